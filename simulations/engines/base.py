@@ -34,6 +34,7 @@ class CommandError(EngineError):
 
 
 PARAM_TYPES = ("int", "float", "choice", "bool")
+TICK = 0.25  # seconds: the finest slice of time that ``advance`` hands an engine
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -190,6 +191,21 @@ class Metric:
         }
 
 
+def merge_counts(events: list[Event]) -> list[Event]:
+    """Fold events that carry only a type and a count into one per type."""
+    merged: list[Event] = []
+    counted: dict[str, Event] = {}
+    for event in events:
+        if event.keys() == {"type", "count"}:
+            if event["type"] in counted:
+                counted[event["type"]]["count"] += event["count"]
+                continue
+            event = dict(event)
+            counted[event["type"]] = event
+        merged.append(event)
+    return merged
+
+
 class Window:
     """Totals over the last ``span`` simulated seconds, kept in fixed buckets.
 
@@ -197,13 +213,13 @@ class Window:
     summaries use counters since the statistics were last reset.
     """
 
-    def __init__(self, span: float = 3.0, bucket: float = 0.25) -> None:
+    def __init__(self, span: float = 3.0, bucket: float = TICK) -> None:
         self.span = span
         self.bucket = bucket
         self.buckets: list[tuple[int, dict[str, float]]] = []
 
     def add(self, t: float, **amounts: float) -> None:
-        """Add ``amounts`` to the bucket holding time ``t``."""
+        """Add ``amounts`` to the bucket holding time ``t`` (a slice's start time)."""
         index = int(t / self.bucket)
         if self.buckets and self.buckets[-1][0] == index:
             totals = self.buckets[-1][1]
@@ -211,17 +227,25 @@ class Window:
                 totals[name] = totals.get(name, 0.0) + amount
         else:
             self.buckets.append((index, dict(amounts)))
-        oldest = index - int(self.span / self.bucket)
-        while self.buckets and self.buckets[0][0] <= oldest:
+        while self.buckets and self.buckets[0][0] <= index - self._count():
             self.buckets.pop(0)
 
+    def _count(self) -> int:
+        return max(1, round(self.span / self.bucket))
+
+    def _first(self, now: float) -> int:
+        last = math.ceil(now / self.bucket) - 1
+        return last - self._count() + 1
+
     def total(self, name: str, now: float) -> float:
-        oldest = int(now / self.bucket) - int(self.span / self.bucket)
-        return sum(b.get(name, 0.0) for i, b in self.buckets if i > oldest)
+        """Return the total of ``name`` over the window ending at ``now``."""
+        first = self._first(now)
+        return sum(b.get(name, 0.0) for i, b in self.buckets if i >= first)
 
     def seconds(self, now: float) -> float:
-        """Return the simulated time the window covers so far (at most ``span``)."""
-        return max(min(self.span, now), 1e-9)
+        """Return the simulated time the window covers (at most ``span``)."""
+        start = max(self._first(now) * self.bucket, 0.0)
+        return max(now - start, 1e-9)
 
     def clear(self) -> None:
         self.buckets.clear()
@@ -335,9 +359,17 @@ class Engine:
         """Move the clock forward to time ``end``; return what happened."""
         if end < self.now:
             raise ValueError(f"cannot go back in time from {self.now!r} to {end!r}")
-        events = self.run_until(end)
-        self.now = end
-        return events
+        # Run in slices that end on tick boundaries, so that figures kept per
+        # bucket of time (``Window``) are right however long the step is.
+        events: list[Event] = []
+        while True:
+            boundary = (math.floor(self.now / TICK) + 1) * TICK
+            if boundary >= end:
+                events += self.run_until(end)
+                self.now = end
+                return merge_counts(events)
+            events += self.run_until(boundary)
+            self.now = boundary
 
     def apply(self, name: str, args: Mapping[str, Any] | None = None) -> list[Event]:
         """Carry out command ``name`` now; return its events."""

@@ -135,7 +135,7 @@ class CacheEngine(Engine):
         self.evictions += evicted
         self.db_reads += misses + bypassed
         self.latency_sum += latency
-        self.window.add(end, hits=hits, misses=misses + bypassed, latency=latency)
+        self.window.add(self.now, hits=hits, misses=misses + bypassed, latency=latency)
         events: list[Event] = []
         if hits:
             events.append({"type": "cache.hit", "count": hits})
