@@ -279,6 +279,9 @@ class Engine:
         self.seed = int(seed)
         self.rng = random.Random(self.seed)
         self.now = 0.0
+        # Simulated happenings handled so far (arrivals, departures, heartbeats...):
+        # the unit of the engines' speed benchmark.
+        self.processed = 0
         self.rebuild()
         self.setup()
 

@@ -130,6 +130,7 @@ class CacheEngine(Engine):
         cache_ms = self.p["cache_latency_ms"]
         db_ms = self.p["db_latency_ms"]
         latency = hits * cache_ms + misses * (cache_ms + db_ms) + bypassed * db_ms
+        self.processed += hits + misses + bypassed
         self.hits += hits
         self.misses += misses + bypassed
         self.evictions += evicted
