@@ -1,1 +1,11 @@
-urlpatterns = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("api/runs/", views.run_create_view, name="run-create"),
+    path("api/runs/<str:run_id>/", views.run_detail_view, name="run-detail"),
+    path("api/engines/", views.engines_view, name="engines"),
+    path("sandbox/", views.sandbox_index, name="sandbox-index"),
+    path("sandbox/<slug:kind>/", views.sandbox, name="sandbox"),
+]

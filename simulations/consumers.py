@@ -1,0 +1,193 @@
+"""The run websocket: validate, authorise, forward. Consumers never simulate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from . import runs
+from .engines import get_engine
+from .engines.base import EngineError
+from .hub import get_hub
+from .models import Run
+from .transport import TRANSIENT_ERRORS, get_transport
+
+log = logging.getLogger(__name__)
+
+WINDOW = 50  # frames a viewer may be behind on its acknowledgements before frames are skipped
+MAX_MESSAGE = 8192
+CONTROLS_PER_S = 20
+
+
+@database_sync_to_async
+def _load(run_id: str, scope) -> tuple[Run | None, bool]:
+    run = Run.objects.filter(id=run_id).first()
+    if run is None:
+        return None, False
+    session = scope.get("session")
+    visitor = session.get("visitor", "") if session is not None else ""
+    return run, runs.can_control(run, scope.get("user"), visitor)
+
+
+class RunConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.viewer_id = uuid.uuid4().hex
+        self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        self.joined = False
+        self.last_id = (0, 0)
+        self.seen = 0
+        self.held: tuple[int, str] | None = None
+        self.skipped = 0
+        self.status = None
+        self.outbox: deque[str] = deque()
+        self.sending = False
+        self.tokens = float(CONTROLS_PER_S)
+        self.refill_at = time.monotonic()
+        await self.accept()
+        try:
+            uuid.UUID(self.run_id)
+            run, self.can_control = await _load(self.run_id, self.scope)
+        except ValueError:
+            run = None
+        if run is None:
+            await self._error("run", "there is no run with this id", None)
+            await self.close(code=4404)
+            return
+        self.kind = run.kind
+        self.status = run.status
+        after = self._after()
+        self.seen = after
+        await self.send(text_data=json.dumps({
+            "type": "hello",
+            "run": runs.run_status(run),
+            "can_control": self.can_control,
+            "engine": get_engine(run.kind).describe(),
+            "window": WINDOW,
+        }))
+        await get_hub().join(self.run_id, self, after)
+        self.joined = True
+
+    def _after(self) -> int:
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        try:
+            return max(0, int(query.get("after", ["0"])[0]))
+        except ValueError:
+            return 0
+
+    async def disconnect(self, code):
+        if getattr(self, "joined", False):
+            await get_hub().leave(self.run_id, self)
+
+    # from the hub (runs in this event loop)
+
+    def deliver(self, seq: int, sub: int, text: str) -> None:
+        if (seq, sub) <= self.last_id:
+            return
+        self.last_id = (seq, sub)
+        if sub:
+            self.status = json.loads(text).get("status", self.status)
+        elif seq - self.seen > WINDOW:
+            # A slow viewer gets the newest frame when it catches up, not a backlog.
+            self.held = (seq, text)
+            self.skipped += 1
+            return
+        self._send_soon(text)
+
+    def deliver_snapshot(self, seq: int, text: str) -> None:
+        self.last_id = (seq, 0)
+        self.seen = max(self.seen, seq)
+        self._send_soon('{"type":"snapshot","frame":' + text + "}")
+
+    def _send_soon(self, text: str) -> None:
+        # One sender task per viewer keeps messages in order.
+        self.outbox.append(text)
+        if not self.sending:
+            self.sending = True
+            asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.outbox:
+                await self.send(text_data=self.outbox.popleft())
+        except Exception:  # the socket went away; disconnect() cleans up
+            self.outbox.clear()
+        finally:
+            self.sending = False
+
+    # from the browser
+
+    async def receive(self, text_data=None, bytes_data=None):
+        ref = None
+        try:
+            if text_data is None or len(text_data) > MAX_MESSAGE:
+                await self._error("message", f"messages must be JSON text of at most {MAX_MESSAGE} bytes", None)
+                return
+            try:
+                message = json.loads(text_data)
+            except ValueError:
+                await self._error("message", "the message is not valid JSON", None)
+                return
+            if isinstance(message, dict):
+                ref = message.get("ref")
+                if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+                    ref = None
+            await self._handle(message, ref)
+        except Exception:
+            log.exception("run %s: message could not be handled", self.run_id)
+            await self._error("message", "the server could not handle this message", ref)
+
+    async def _handle(self, message, ref) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "seen":
+            seq = message.get("seq")
+            if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+                await self._error("seq", "seen needs seq, the number of the last frame received", ref)
+                return
+            self.seen = max(self.seen, seq)
+            if self.held and self.held[0] - self.seen <= WINDOW // 2:
+                self._send_soon(self.held[1])
+                self.held = None
+            return
+        if kind == "ping":
+            await self.send(text_data=json.dumps({"type": "pong", "ref": ref}))
+            return
+        try:
+            control = runs.control_parse(self.kind, message)
+        except EngineError as exc:
+            await self._error(exc.field, exc.message, ref)
+            return
+        if not self.can_control:
+            await self._error("type", "only the run's owner can control it; you are watching", ref)
+            return
+        if self.status not in runs.LIVE:
+            await self._error("run", f"the run has ended ({self.status}); start a new one", ref)
+            return
+        if not self._take_token():
+            await self._error("type", f"too many controls: at most {CONTROLS_PER_S} a second", ref)
+            return
+        try:
+            await get_transport().apush_control(self.run_id, control)
+        except TRANSIENT_ERRORS:
+            await self._error("run", "the run cannot be reached just now; try again in a moment", ref)
+            return
+        await self.send(text_data=json.dumps({"type": "accepted", "ref": ref, "action": control["type"]}))
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(CONTROLS_PER_S, self.tokens + (now - self.refill_at) * CONTROLS_PER_S)
+        self.refill_at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    async def _error(self, field: str, message: str, ref) -> None:
+        await self.send(text_data=json.dumps({"type": "error", "ref": ref, "field": field, "message": message}))

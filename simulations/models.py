@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Run(models.Model):
+    """One live simulation: an engine, its parameters and seed, and who owns it."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        STOPPED = "stopped", "Stopped"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=40)
+    params = models.JSONField(default=dict)
+    seed = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    speed = models.FloatField(default=1.0)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="runs"
+    )
+    visitor = models.CharField(max_length=64, blank=True, db_index=True)
+    lesson = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=200, blank=True)
+    last_seq = models.BigIntegerField(default=0)
+    checkpoint = models.BinaryField(null=True, blank=True, editable=False)
+    checkpoint_seq = models.BigIntegerField(default=0)
+    checkpoint_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} run {self.id} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in (self.Status.RUNNING, self.Status.PAUSED)

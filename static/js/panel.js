@@ -1,0 +1,457 @@
+// The simulation panel: controls generated from the engine's declaration, the
+// run client, live charts, big figures, a table of the latest values and an
+// event log that screen readers hear (throttled).
+
+import { RunClient } from "./client.js";
+
+const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
+const ANNOUNCE_EVERY_MS = 4000;
+const TABLE_EVERY_MS = 1000;
+const LOG_LIMIT = 60;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function csrf() {
+  const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+  if (match) return decodeURIComponent(match[1]);
+  const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+  return input ? input.value : "";
+}
+
+export function format(value, unit = "") {
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return "–";
+    const abs = Math.abs(value);
+    let text;
+    if (Number.isInteger(value)) text = value.toLocaleString("en");
+    else if (abs >= 1000) text = Math.round(value).toLocaleString("en");
+    else if (abs >= 10) text = value.toFixed(1);
+    else text = value.toFixed(abs >= 1 ? 2 : 3);
+    return unit ? `${text} ${unit}` : text;
+  }
+  if (Array.isArray(value)) return value.map((v) => format(v)).join(", ");
+  return value === undefined || value === null ? "–" : String(value);
+}
+
+// A slider's position maps to a parameter value on a linear or a log scale.
+function scaleFor(p) {
+  const log = p.min > 0 && p.max / p.min >= 200;
+  const steps = 1000;
+  return {
+    toSlider(v) {
+      if (log) return Math.round((Math.log(v / p.min) / Math.log(p.max / p.min)) * steps);
+      return Math.round(((v - p.min) / (p.max - p.min)) * steps);
+    },
+    fromSlider(s) {
+      let v = log ? p.min * (p.max / p.min) ** (s / steps) : p.min + ((p.max - p.min) * s) / steps;
+      if (p.type === "int") return Math.round(v);
+      const step = p.step || (log ? v / 100 : (p.max - p.min) / 200);
+      const digits = Math.max(0, -Math.floor(Math.log10(step)));
+      v = Number(v.toFixed(Math.min(6, digits)));
+      return Math.min(p.max, Math.max(p.min, v));
+    },
+  };
+}
+
+export class Panel {
+  constructor(root) {
+    this.root = root;
+    this.engine = JSON.parse(document.getElementById(root.dataset.engineId).textContent);
+    this.preset = root.dataset.presetId ? JSON.parse(document.getElementById(root.dataset.presetId).textContent) : {};
+    this.lesson = root.dataset.lesson || "";
+    this.values = {};
+    for (const p of this.engine.params) this.values[p.name] = p.name in this.preset ? this.preset[p.name] : p.default;
+    this.metricSpecs = Object.fromEntries(this.engine.metrics.map((m) => [m.name, m]));
+    this.client = null;
+    this.runId = null;
+    this.status = "idle";
+    this.canControl = true;
+    this.latest = null;
+    this.lastAnnounce = 0;
+    this.lastTable = 0;
+    this.build();
+  }
+
+  async build() {
+    const r = this.root;
+    const id = (s) => `${r.id}-${s}`;
+    this.statusText = el("p", { class: "sim-status", role: "status", id: id("status"), text: "Not started. Press Run." });
+    this.runButton = el("button", { type: "button", class: "btn btn-primary", "aria-keyshortcuts": "Space",
+      onclick: () => this.toggle() }, "Run");
+    this.speedSelect = el("select", { id: id("speed"), onchange: () => this.setSpeed() },
+      ...SPEEDS.map((s) => el("option", { value: s, selected: s === 1 }, `${s}×`)));
+    this.resetButton = el("button", { type: "button", class: "btn", disabled: true, onclick: () => this.send({ type: "reset" }) }, "Reset");
+    this.stopButton = el("button", { type: "button", class: "btn", disabled: true, onclick: () => this.stop() }, "Stop");
+    const toolbar = el("div", { class: "sim-toolbar", role: "toolbar", "aria-label": "Run controls" },
+      this.runButton,
+      el("label", { class: "inline", for: id("speed") }, "Speed ", this.speedSelect),
+      this.resetButton, this.stopButton);
+
+    this.figures = el("div", { class: "sim-figures" });
+    this.commandBox = el("div", { class: "sim-commands", role: "group", "aria-label": "Inject events" });
+    this.engine.commands.forEach((c, i) => this.commandBox.append(this.commandControl(c, i, id)));
+    this.charts = el("div", { class: "sim-charts" });
+    this.summary = el("p", { class: "sim-summary", id: id("summary") });
+    this.table = el("table", { class: "sim-table" },
+      el("caption", { text: "Latest values" }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Figure" }), el("th", { scope: "col", text: "Value" }))),
+      el("tbody"));
+    this.paramForm = el("form", { class: "sim-params", onsubmit: (e) => e.preventDefault() });
+    for (const p of this.engine.params) this.paramForm.append(this.paramControl(p, id));
+    this.log = el("ol", { class: "sim-log", "aria-label": "Event log" });
+    this.announcer = el("p", { class: "visually-hidden", "aria-live": "polite", "aria-atomic": "true" });
+    this.errorBox = el("p", { class: "sim-error", role: "alert", hidden: true });
+
+    r.append(
+      toolbar, this.statusText, this.errorBox, this.figures,
+      el("h3", { class: "sim-h", text: "Break things" }), this.commandBox,
+      this.charts, this.summary,
+      el("details", { class: "sim-box", open: true }, el("summary", { text: "Parameters" }), this.paramForm),
+      el("details", { class: "sim-box" }, el("summary", { text: "Table of latest values" }), this.table),
+      el("details", { class: "sim-box", open: true }, el("summary", { text: "Event log" }), this.log),
+      this.announcer,
+    );
+    this.buildFigures();
+    this.setBusy(false);
+    const module = await import(`./charts/${this.engine.kind}.js`);
+    this.chartModule = module;
+    this.chartView = module.default(this.charts, { windowSeconds: 60, engine: this.engine });
+    if (module.figures) this.buildFigures(module.figures);
+    this.root.dataset.ready = "true";
+  }
+
+  buildFigures(names) {
+    const specs = this.engine.metrics;
+    let chosen = names || specs.filter((m) => m.name.endsWith("_recent")).map((m) => m.name);
+    if (!chosen.length) chosen = specs.filter((m) => m.summary).slice(0, 4).map((m) => m.name);
+    this.figures.replaceChildren();
+    this.figureNodes = {};
+    for (const name of chosen.slice(0, 4)) {
+      const spec = this.metricSpecs[name];
+      if (!spec) continue;
+      const value = el("span", { class: "figure-value", "data-metric": name, text: "–" });
+      this.figureNodes[name] = value;
+      this.figures.append(el("div", { class: "figure" }, value, el("span", { class: "figure-label", text: spec.unit ? `${spec.label} (${spec.unit})` : spec.label })));
+    }
+  }
+
+  paramControl(p, id) {
+    const inputId = id(`p-${p.name}`);
+    const helpId = `${inputId}-help`;
+    const help = el("small", { id: helpId, class: "help", text: `${p.help} Allowed: ${p.allowed}.` });
+    const label = el("label", { for: inputId }, p.label, p.unit ? el("span", { class: "unit", text: ` (${p.unit})` }) : null);
+    const row = el("div", { class: "param", "data-param": p.name });
+    let input;
+    if (p.type === "choice") {
+      input = el("select", { id: inputId, name: p.name, "aria-describedby": helpId },
+        ...p.choices.map((c) => el("option", { value: c, selected: c === this.values[p.name] }, c.replaceAll("_", " "))));
+      input.addEventListener("change", () => this.changeParam(p, input.value));
+      row.append(label, input);
+    } else if (p.type === "bool") {
+      input = el("input", { type: "checkbox", id: inputId, name: p.name, "aria-describedby": helpId, checked: this.values[p.name] });
+      input.addEventListener("change", () => this.changeParam(p, input.checked));
+      row.append(input, label);
+    } else {
+      const scale = scaleFor(p);
+      const slider = el("input", { type: "range", min: 0, max: 1000, step: 1, value: scale.toSlider(this.values[p.name]),
+        "aria-label": `${p.label} slider`, "aria-describedby": helpId, tabindex: -1 });
+      input = el("input", { type: "number", id: inputId, name: p.name, min: p.min, max: p.max,
+        step: p.type === "int" ? 1 : "any", value: this.values[p.name], "aria-describedby": helpId, inputmode: "decimal" });
+      slider.addEventListener("input", () => { input.value = scale.fromSlider(Number(slider.value)); });
+      slider.addEventListener("change", () => this.changeParam(p, scale.fromSlider(Number(slider.value))));
+      input.addEventListener("change", () => {
+        const v = Number(input.value);
+        if (input.value === "" || Number.isNaN(v) || v < p.min || v > p.max || (p.type === "int" && !Number.isInteger(v))) {
+          this.showError(`${p.label}: must be ${p.allowed}.`);
+          input.setAttribute("aria-invalid", "true");
+          return;
+        }
+        input.removeAttribute("aria-invalid");
+        slider.value = scale.toSlider(v);
+        this.changeParam(p, v);
+      });
+      row.append(label, el("div", { class: "param-inputs" }, slider, input));
+      row.slider = slider;
+      row.scale = scale;
+    }
+    row.append(help);
+    row.input = input;
+    return row;
+  }
+
+  commandControl(c, index, id) {
+    const wrap = el("div", { class: "command", "data-command": c.name });
+    const args = {};
+    for (const a of c.args) {
+      const argId = id(`c-${c.name}-${a.name}`);
+      let input;
+      if (a.type === "choice") {
+        input = el("select", { id: argId }, ...a.choices.map((x) => el("option", { value: x, selected: x === a.default }, x)));
+      } else {
+        input = el("input", { id: argId, type: "number", min: a.min, max: a.max, step: a.type === "int" ? 1 : "any", value: a.default, class: "arg" });
+      }
+      args[a.name] = { input, spec: a };
+      wrap.append(el("label", { for: argId, class: "arg-label" }, a.label), input);
+    }
+    const key = index < 9 ? String(index + 1) : null;
+    const button = el("button", { type: "button", class: "btn btn-command", title: c.help, "aria-keyshortcuts": key,
+      "data-command": c.name, onclick: () => this.command(c, args) }, c.label, key ? el("kbd", { class: "key", "aria-hidden": "true", text: key }) : null);
+    wrap.prepend(button);
+    wrap.button = button;
+    return wrap;
+  }
+
+  // Actions -------------------------------------------------------------
+
+  async toggle() {
+    if (this.status === "running") return this.send({ type: "pause" });
+    if (this.status === "paused") return this.send({ type: "resume" });
+    return this.start();
+  }
+
+  async start() {
+    this.setBusy(true);
+    this.hideError();
+    this.statusText.textContent = "Starting…";
+    try {
+      const response = await fetch("/api/runs/", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ kind: this.engine.kind, params: this.values, lesson: this.lesson }),
+        credentials: "same-origin",
+      });
+      const body = await response.json();
+      if (!response.ok) {
+        const [field, message] = Object.entries(body.errors || { run: "could not start" })[0];
+        this.showError(`${field}: ${message}`);
+        this.statusText.textContent = "Not started.";
+        this.setBusy(false);
+        return;
+      }
+      this.attach(body.id);
+    } catch (err) {
+      this.showError(`Could not reach the server: ${err.message}`);
+      this.setBusy(false);
+    }
+  }
+
+  attach(runId) {
+    if (this.client) this.client.close();
+    this.runId = runId;
+    this.root.dataset.runId = runId;
+    this.chartView && this.chartView.reset();
+    this.client = new RunClient(runId);
+    this.client.addEventListener("hello", (e) => this.onHello(e.detail));
+    this.client.addEventListener("frame", (e) => this.onFrame(e.detail));
+    this.client.addEventListener("snapshot", (e) => { this.chartView.reset(); this.onFrame(e.detail); });
+    this.client.addEventListener("status", (e) => this.onStatus(e.detail));
+    this.client.addEventListener("error", (e) => this.showError(e.detail.message));
+    this.client.addEventListener("connection", (e) => {
+      if (e.detail.state === "reconnecting") this.statusText.textContent = "Connection lost; reconnecting…";
+    });
+  }
+
+  async send(msg) {
+    if (!this.client) return;
+    try {
+      await this.client.control(msg);
+      this.hideError();
+    } catch (err) {
+      this.showError(err.field ? `${err.field}: ${err.message}` : err.message);
+    }
+  }
+
+  setSpeed() {
+    if (this.client && this.isLive()) this.send({ type: "speed", value: Number(this.speedSelect.value) });
+  }
+
+  async stop() {
+    await this.send({ type: "stop" });
+  }
+
+  async command(c, args) {
+    const values = {};
+    for (const [name, { input, spec }] of Object.entries(args)) {
+      values[name] = spec.type === "choice" ? input.value : Number(input.value);
+    }
+    if (!this.isLive()) {
+      this.showError("Press Run first: commands act on a running simulation.");
+      return;
+    }
+    await this.send({ type: "command", name: c.name, args: values });
+  }
+
+  changeParam(p, value) {
+    this.values[p.name] = value;
+    if (this.isLive()) this.send({ type: "set", name: p.name, value });
+  }
+
+  // Applies a guided step's actions: parameter changes and commands.
+  async play(actions) {
+    if (!this.isLive()) {
+      for (const a of actions) if (a.set) Object.assign(this.values, a.set);
+      this.syncInputs();
+      await this.start();
+      await new Promise((resolve) => this.client.addEventListener("hello", resolve, { once: true }));
+      for (const a of actions) if (a.command) await this.send({ type: "command", name: a.command, args: a.args || {} });
+      return;
+    }
+    for (const a of actions) {
+      if (a.set) for (const [name, value] of Object.entries(a.set)) {
+        this.values[name] = value;
+        await this.send({ type: "set", name, value });
+      }
+      if (a.command) await this.send({ type: "command", name: a.command, args: a.args || {} });
+    }
+    this.syncInputs();
+  }
+
+  syncInputs() {
+    for (const row of this.paramForm.querySelectorAll(".param")) {
+      const name = row.dataset.param;
+      const v = this.values[name];
+      if (row.input.type === "checkbox") row.input.checked = v;
+      else row.input.value = v;
+      if (row.slider) row.slider.value = row.scale.toSlider(v);
+    }
+  }
+
+  isLive() {
+    return this.status === "running" || this.status === "paused";
+  }
+
+  // From the server -------------------------------------------------------
+
+  onHello(msg) {
+    this.canControl = msg.can_control;
+    this.status = msg.run.status;
+    this.render();
+  }
+
+  onStatus(msg) {
+    if (msg.reset) {
+      this.chartView.reset();
+      this.logEvent({ type: "run.reset", t: msg.t });
+    }
+    if (msg.error) this.showError(`${msg.error.field}: ${msg.error.message}`);
+    if (msg.changed) for (const [k, v] of Object.entries(msg.changed)) this.values[k] = v;
+    for (const e of msg.events || []) this.logEvent(e);
+    if (msg.command) this.syncInputs();
+    if (msg.changed) this.syncInputs();
+    this.status = msg.status;
+    if (msg.reason) this.logEvent({ type: `run.${msg.status}`, t: msg.t, reason: msg.reason });
+    this.render();
+  }
+
+  onFrame(frame) {
+    this.latest = frame;
+    if (this.status === "idle") this.status = "running";
+    this.chartView && this.chartView.push(frame);
+    for (const [name, node] of Object.entries(this.figureNodes)) {
+      node.textContent = format(frame.metrics[name]);
+    }
+    for (const e of frame.events) if (!("count" in e) || e.type === "events.truncated") this.logEvent(e);
+    const now = performance.now();
+    if (now - this.lastTable > TABLE_EVERY_MS) {
+      this.lastTable = now;
+      this.renderTable(frame);
+    }
+    this.root.dataset.seq = frame.seq;
+  }
+
+  renderTable(frame) {
+    const rows = this.engine.metrics.filter((m) => m.name in frame.metrics).map((m) =>
+      el("tr", {}, el("th", { scope: "row", text: m.label }), el("td", { "data-metric": m.name, text: format(frame.metrics[m.name], m.unit) })));
+    this.table.tBodies[0].replaceChildren(...rows);
+    const shown = Object.keys(this.figureNodes).map((n) => `${this.metricSpecs[n].label} ${format(frame.metrics[n], this.metricSpecs[n].unit)}`);
+    this.summary.textContent = `At ${frame.t.toFixed(1)} simulated seconds: ${shown.join("; ")}.`;
+  }
+
+  logEvent(e) {
+    const details = Object.entries(e).filter(([k]) => k !== "type" && k !== "t")
+      .map(([k, v]) => `${k.replaceAll("_", " ")} ${format(v)}`).join(", ");
+    const text = `${e.t !== undefined ? `${Number(e.t).toFixed(1)} s ` : ""}${e.type}${details ? `: ${details}` : ""}`;
+    this.log.prepend(el("li", { text }));
+    while (this.log.children.length > LOG_LIMIT) this.log.lastChild.remove();
+    const now = performance.now();
+    if (now - this.lastAnnounce > ANNOUNCE_EVERY_MS) {
+      this.lastAnnounce = now;
+      this.announcer.textContent = text;
+    }
+  }
+
+  render() {
+    const live = this.isLive();
+    this.runButton.textContent = this.status === "running" ? "Pause" : this.status === "paused" ? "Resume" : "Run";
+    this.runButton.setAttribute("aria-pressed", this.status === "running" ? "true" : "false");
+    const words = { running: "Running", paused: "Paused", stopped: "Stopped", failed: "Failed", idle: "Not started" };
+    this.statusText.textContent = `${words[this.status] || this.status}${this.canControl ? "" : " (watching: only the run's owner controls it)"}.`;
+    this.resetButton.disabled = !live || !this.canControl;
+    this.stopButton.disabled = !live || !this.canControl;
+    this.root.dataset.status = this.status;
+    this.setBusy(false);
+    if (!live && this.client && (this.status === "stopped" || this.status === "failed")) {
+      this.client.close();
+      this.client = null;
+      this.runButton.textContent = "Run again";
+    }
+  }
+
+  setBusy(busy) {
+    this.runButton.disabled = busy || (!this.canControl && this.isLive());
+    this.root.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  showError(message) {
+    this.errorBox.hidden = false;
+    this.errorBox.textContent = message;
+  }
+
+  hideError() {
+    this.errorBox.hidden = true;
+    this.errorBox.textContent = "";
+  }
+}
+
+// Keyboard: Space runs and pauses, number keys send the engine's commands.
+function typing(target) {
+  return target.closest("input, select, textarea, button, summary, a, [contenteditable]");
+}
+
+export function mountAll() {
+  const panels = [...document.querySelectorAll(".sim[data-engine-id]")].map((root) => new Panel(root));
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    const panel = panels[0];
+    if (!panel) return;
+    if (e.key === " ") {
+      e.preventDefault();
+      panel.toggle();
+    } else if (/^[1-9]$/.test(e.key)) {
+      const buttons = panel.commandBox.querySelectorAll(".btn-command");
+      const b = buttons[Number(e.key) - 1];
+      if (b) {
+        e.preventDefault();
+        b.click();
+      }
+    }
+  });
+  for (const step of document.querySelectorAll("[data-step-actions]")) {
+    step.addEventListener("click", () => panels[0] && panels[0].play(JSON.parse(step.dataset.stepActions)));
+  }
+  window.scalelabPanels = panels;
+  return panels;
+}
+
+mountAll();
