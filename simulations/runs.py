@@ -14,8 +14,10 @@ import hmac
 import json
 import logging
 import math
+import os
 import pickle
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -202,7 +204,8 @@ class RunDriver:
         self.transport = transport or get_transport()
         self.clock = clock or Clock()
         self.stopping = stopping or threading.Event()
-        self.token = secrets.token_hex(8)
+        # Who holds a lease is readable in Redis: host, process id, and a nonce.
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         cfg = limits()
         self.period = 1.0 / cfg["FRAME_HZ"]
         self.lease_s = float(cfg["LEASE_S"])
