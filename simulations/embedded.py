@@ -33,7 +33,7 @@ class EmbeddedWorker:
         self.worker: _Worker | None = None
         self.thread: threading.Thread | None = None
 
-    def start(self, timeout: float = 20.0) -> EmbeddedWorker:
+    def start(self, timeout: float = 20.0, supervise: bool = True) -> EmbeddedWorker:
         tasks.STOPPING.clear()
         self.worker = _Worker(
             app=app, concurrency=self.concurrency, pool="threads", hostname="embedded@scalelab",
@@ -43,7 +43,8 @@ class EmbeddedWorker:
         self.thread.start()
         if not self.worker.started.wait(timeout):
             raise RuntimeError("the embedded worker did not start")
-        tasks.start_supervisor()
+        if supervise:
+            tasks.start_supervisor()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

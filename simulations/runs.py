@@ -225,7 +225,6 @@ class RunDriver:
             return self._loop()
         finally:
             self.transport.release(self.run_id, self.token)
-            close_old_connections()
 
     def _load(self) -> bool:
         run = Run.objects.filter(id=self.run_id).first()

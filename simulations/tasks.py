@@ -7,6 +7,7 @@ import threading
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutting_down
+from django.db import close_old_connections
 
 from . import runs
 
@@ -26,7 +27,10 @@ def drive_run(run_id: str) -> str:
     leases and the supervisor, not from the broker redelivering the message
     (with Redis that would take the visibility timeout, an hour).
     """
-    outcome = runs.RunDriver(run_id, stopping=STOPPING).drive()
+    try:
+        outcome = runs.RunDriver(run_id, stopping=STOPPING).drive()
+    finally:
+        close_old_connections()
     log.info("run %s: %s", run_id, outcome)
     return outcome
 

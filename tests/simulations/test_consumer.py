@@ -1,0 +1,181 @@
+"""The run websocket, through the real ASGI stack and an embedded worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from scalelab.asgi import application
+from simulations import runs
+from simulations.models import Run
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+
+
+async def connect(run_id, session_key=None, after=0):
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    if session_key:
+        headers.append((b"cookie", f"sessionid={session_key}".encode()))
+    comm = WebsocketCommunicator(application, f"/ws/runs/{run_id}/?after={after}", headers=headers)
+    connected, _ = await comm.connect()
+    assert connected
+    hello = await comm.receive_json_from(timeout=5)
+    assert hello["type"] == "hello"
+    return comm, hello
+
+
+async def next_of(comm, kind, timeout=5.0, **match):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise AssertionError(f"no {kind} message {match} within {timeout} s")
+        message = await comm.receive_json_from(timeout=left)
+        if message["type"] == kind and all(message.get(k) == v for k, v in match.items()):
+            return message
+
+
+async def frames(comm, count, ack=True):
+    got = []
+    while len(got) < count:
+        message = await comm.receive_json_from(timeout=5)
+        if message["type"] == "frame":
+            got.append(message)
+            if ack:
+                await comm.send_json_to({"type": "seen", "seq": message["seq"]})
+    return got
+
+
+@database_sync_to_async
+def create_run(visitor, **params):
+    return runs.run_create(kind="cache", params=params, seed=3, visitor=visitor)
+
+
+@database_sync_to_async
+def reload(run):
+    run.refresh_from_db()
+    return run
+
+
+async def stop(comm):
+    await comm.send_json_to({"type": "stop"})
+    await next_of(comm, "status", status="stopped")
+    await comm.disconnect()
+
+
+async def test_the_owner_watches_frames_and_pauses_and_resumes(live_runs, visitor_session):
+    key, visitor = visitor_session
+    run = await create_run(visitor)
+    comm, hello = await connect(run.id, key)
+    assert hello["can_control"] is True
+    assert hello["engine"]["kind"] == "cache"
+    got = await frames(comm, 5)
+    assert [f["seq"] for f in got] == sorted({f["seq"] for f in got})
+    await comm.send_json_to({"type": "pause", "ref": 1})
+    assert (await next_of(comm, "accepted"))["ref"] == 1
+    paused = await next_of(comm, "status", status="paused")
+    assert (await reload(run)).status == Run.Status.PAUSED
+    await comm.send_json_to({"type": "resume", "ref": 2})
+    await next_of(comm, "status", status="running")
+    frame = await next_of(comm, "frame")
+    assert frame["seq"] > paused["seq"]
+    await stop(comm)
+
+
+async def test_a_watcher_sees_frames_but_cannot_control(live_runs, visitor_session):
+    key, visitor = visitor_session
+    run = await create_run(visitor)
+    owner, _ = await connect(run.id, key)
+    watcher, hello = await connect(run.id)
+    assert hello["can_control"] is False
+    await frames(watcher, 3)
+    await watcher.send_json_to({"type": "pause", "ref": "p"})
+    error = await next_of(watcher, "error")
+    assert error == {"type": "error", "ref": "p", "field": "type",
+                     "message": "only the run's owner can control it; you are watching"}
+    await watcher.send_json_to({"type": "ping", "ref": 9})
+    assert (await next_of(watcher, "pong"))["ref"] == 9
+    assert (await reload(run)).status == Run.Status.RUNNING
+    await watcher.disconnect()
+    await stop(owner)
+
+
+@pytest.mark.parametrize(
+    ("message", "field", "words"),
+    [
+        ("not json", "message", "not valid JSON"),
+        ([1, 2], "type", "JSON object"),
+        ({"type": "explode"}, "type", "types: pause, resume, speed"),
+        ({"type": "speed", "value": 3}, "value", "0.25, 0.5, 1, 2, 4, 8"),
+        ({"type": "set", "name": "colour", "value": 1}, "colour", "its parameters: keys, zipf_s"),
+        ({"type": "set", "name": "capacity", "value": -5}, "capacity", "from 1 to 1000000"),
+        ({"type": "command", "name": "resize", "args": {"capacity": "big"}}, "resize.capacity", "an integer"),
+        ({"type": "seen", "seq": "x"}, "seq", "last frame"),
+    ],
+)
+async def test_bad_messages_get_an_error_naming_the_field_and_the_socket_stays_open(
+    live_runs, visitor_session, message, field, words
+):
+    key, visitor = visitor_session
+    run = await create_run(visitor)
+    comm, _ = await connect(run.id, key)
+    if isinstance(message, str):
+        await comm.send_to(text_data=message)
+    else:
+        await comm.send_json_to(message)
+    error = await next_of(comm, "error")
+    assert error["field"] == field
+    assert words in error["message"]
+    await comm.send_json_to({"type": "ping"})
+    await next_of(comm, "pong")
+    await stop(comm)
+
+
+async def test_an_unknown_run_gets_an_error_and_is_closed(live_runs):
+    comm = WebsocketCommunicator(application, "/ws/runs/00000000-0000-0000-0000-000000000000/",
+                                 headers=[(b"origin", b"http://localhost")])
+    connected, _ = await comm.connect()
+    assert connected
+    error = await comm.receive_json_from(timeout=5)
+    assert error["field"] == "run"
+    assert (await comm.receive_output(timeout=5))["code"] == 4404
+
+
+async def test_a_client_that_reconnects_resumes_after_the_last_frame_it_saw(live_runs, visitor_session):
+    key, visitor = visitor_session
+    run = await create_run(visitor)
+    comm, _ = await connect(run.id, key)
+    seen = (await frames(comm, 6))[-1]["seq"]
+    await comm.disconnect()
+    await asyncio.sleep(1.0)  # frames go on while nobody is connected
+    comm, _ = await connect(run.id, key, after=seen)
+    replayed = await frames(comm, 12)
+    assert replayed[0]["seq"] == seen + 1
+    assert [f["seq"] for f in replayed] == list(range(seen + 1, seen + 13))
+    await stop(comm)
+
+
+async def test_a_viewer_that_does_not_acknowledge_gets_a_bounded_number_of_frames(live_runs, visitor_session):
+    key, visitor = visitor_session
+    run = await create_run(visitor)
+    comm, hello = await connect(run.id, key)
+    await comm.send_json_to({"type": "speed", "value": 8})
+    window = hello["window"]
+    got = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (window + 15) / 10
+    while loop.time() < deadline:
+        if await comm.receive_nothing(timeout=0.1):
+            continue
+        message = await comm.receive_json_from()
+        if message["type"] == "frame":
+            got.append(message["seq"])
+    assert window - 2 <= len(got) <= window + 1  # held back, not queued without end
+    await comm.send_json_to({"type": "seen", "seq": got[-1]})
+    newest = await next_of(comm, "frame")
+    assert newest["seq"] > got[-1] + 5  # the newest frame, not the backlog
+    await stop(comm)

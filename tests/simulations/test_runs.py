@@ -1,0 +1,191 @@
+"""The run driver: pacing, controls, checkpoints and takeover, on a scripted clock."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulations import runs
+from simulations.models import Run
+from simulations.transport import MemoryTransport
+
+pytestmark = pytest.mark.django_db
+
+
+class ScriptedClock(runs.Clock):
+    """Time that passes only when the driver sleeps; actions fire at given times."""
+
+    def __init__(self, actions=()):
+        self.t = 0.0
+        self.actions = sorted(actions, key=lambda a: a[0])
+
+    def monotonic(self):
+        return self.t
+
+    def sleep(self, seconds):
+        self.t += seconds
+        while self.actions and self.actions[0][0] <= self.t:
+            self.actions.pop(0)[1]()
+
+
+def make_run(**params):
+    return Run.objects.create(kind="cache", params=runs.get_engine("cache").validate_params(params),
+                              seed=42, visitor="v1")
+
+
+def frames(transport, run_id):
+    return [json.loads(text) for seq, sub, text in transport.streams[str(run_id)] if sub == 0]
+
+
+def statuses(transport, run_id):
+    return [json.loads(text) for seq, sub, text in transport.streams[str(run_id)] if sub]
+
+
+def drive(run, transport, actions, watched=True):
+    run_id = str(run.id)
+    if watched:
+        transport.present[run_id] = {"someone"}
+    control = lambda msg: (lambda: transport.push_control(run_id, msg))  # noqa: E731
+    clock = ScriptedClock([(t, control(msg)) for t, msg in actions])
+    return runs.RunDriver(run_id, transport=transport, clock=clock).drive()
+
+
+@pytest.fixture
+def transport():
+    return MemoryTransport(replay=10_000)
+
+
+def test_a_run_streams_ten_frames_a_second_with_increasing_numbers(transport):
+    run = make_run()
+    assert drive(run, transport, [(2.0, {"type": "stop"})]) == "stopped"
+    got = frames(transport, run.id)
+    assert [f["seq"] for f in got] == list(range(1, len(got) + 1))
+    assert 19 <= len(got) <= 21
+    assert got[9]["t"] == pytest.approx(1.0)
+    assert 0.0 <= got[-1]["metrics"]["hit_ratio"] <= 1.0
+    run.refresh_from_db()
+    assert run.status == Run.Status.STOPPED
+    assert run.stop_reason == "stopped by its owner"
+    assert statuses(transport, run.id)[-1]["status"] == "stopped"
+
+
+def test_pause_stops_frames_and_resume_carries_on_from_the_same_time(transport):
+    run = make_run()
+    drive(run, transport, [(1.0, {"type": "pause"}), (3.0, {"type": "resume"}), (4.0, {"type": "stop"})])
+    got = frames(transport, run.id)
+    assert 19 <= len(got) <= 21  # 1 s before the pause and 1 s after it
+    steps = {round(b["t"] - a["t"], 6) for a, b in zip(got, got[1:])}
+    assert steps == {0.1}
+    assert [s["status"] for s in statuses(transport, run.id)][:3] == ["running", "paused", "running"]
+
+
+def test_speed_scales_simulated_time_per_frame(transport):
+    run = make_run()
+    drive(run, transport, [(0.5, {"type": "speed", "value": 4}), (1.0, {"type": "stop"})])
+    got = frames(transport, run.id)
+    assert got[-1]["t"] - got[-2]["t"] == pytest.approx(0.4)
+    assert got[-1]["speed"] == 4.0
+
+
+def test_commands_and_parameter_changes_reach_the_world(transport):
+    run = make_run(read_rate=1000)
+    drive(run, transport, [
+        (1.0, {"type": "command", "name": "crash"}),
+        (1.5, {"type": "set", "name": "capacity", "value": 50}),
+        (4.5, {"type": "stop"}),
+    ])
+    got = frames(transport, run.id)
+    assert got[5]["metrics"]["cache_up"] == 1
+    assert got[-1]["metrics"]["cache_up"] == 0
+    assert got[-1]["metrics"]["hit_ratio_recent"] == 0.0
+    crash = [s for s in statuses(transport, run.id) if s.get("command") == "crash"]
+    assert crash and crash[0]["events"][0]["type"] == "cache.crash"
+    run.refresh_from_db()
+    assert run.params["capacity"] == 50
+
+
+def test_a_control_that_breaks_a_rule_is_reported_and_the_run_goes_on(transport):
+    run = make_run()
+    # Controls are checked at the door; one that slips through is dropped, not fatal.
+    transport.push_control(str(run.id), {"type": "command", "name": "explode"})
+    drive(run, transport, [(1.0, {"type": "stop"})])
+    assert len(frames(transport, run.id)) >= 9
+
+
+def test_reset_restarts_the_world_and_numbering_goes_on(transport):
+    run = make_run()
+    drive(run, transport, [(1.0, {"type": "reset"}), (1.5, {"type": "stop"})])
+    got = frames(transport, run.id)
+    seqs = [f["seq"] for f in got]
+    assert seqs == sorted(set(seqs))
+    assert got[-1]["t"] < 1.0
+    assert any(s.get("reset") for s in statuses(transport, run.id))
+
+
+def test_a_run_nobody_watches_stops_after_the_idle_limit(transport, settings):
+    settings.SCALELAB = {**settings.SCALELAB, "RUN_IDLE_S": 5}
+    run = make_run()
+    assert drive(run, transport, [], watched=False) == "idle"
+    run.refresh_from_db()
+    assert run.status == Run.Status.STOPPED
+    assert run.stop_reason == "no viewer for 5 s"
+    assert 45 <= len(frames(transport, run.id)) <= 60
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs in the driver."""
+
+
+class DyingTransport(MemoryTransport):
+    def __init__(self, die_at):
+        super().__init__(replay=10_000)
+        self.die_at = die_at
+
+    def publish(self, run_id, seq, sub, text):
+        if sub == 0 and seq == self.die_at:
+            raise Killed
+        return super().publish(run_id, seq, sub, text)
+
+
+def test_a_worker_that_takes_over_sends_no_frame_twice_and_continues_the_same_world(settings):
+    settings.SCALELAB = {**settings.SCALELAB, "CHECKPOINT_S": 1}
+    run = make_run(read_rate=800)
+    first = DyingTransport(die_at=25)
+    with pytest.raises(Killed):
+        drive(run, first, [])
+    run.refresh_from_db()
+    assert 10 <= run.checkpoint_seq < 25  # the checkpoint is older than the last frame sent
+    first.die_at = None
+    drive(run, first, [(1.0, {"type": "stop"})])
+    got = frames(first, run.id)
+    seqs = [f["seq"] for f in got]
+    assert seqs == list(range(1, len(seqs) + 1))  # strictly increasing, none repeated, none missing
+
+    # The same run never interrupted gives the very same frames.
+    twin = make_run(read_rate=800)
+    steady = MemoryTransport(replay=10_000)
+    drive(twin, steady, [(3.5, {"type": "stop"})])
+    expected = {f["seq"]: f["metrics"] for f in frames(steady, twin.id)}
+    for frame in got:
+        if frame["seq"] in expected:
+            assert frame["metrics"] == expected[frame["seq"]], frame["seq"]
+
+
+def test_the_supervisor_hands_a_run_without_a_lease_to_a_worker(transport, monkeypatch):
+    held, orphan = make_run(), make_run()
+    stopped = make_run()
+    Run.objects.filter(id=stopped.id).update(status=Run.Status.STOPPED)
+    transport.acquire(str(held.id), "someone", 10)
+    sent = []
+    monkeypatch.setattr(runs, "dispatch", sent.append)
+    assert runs.supervise_once(transport) == [str(orphan.id)]
+    assert runs.supervise_once(transport) == []  # not handed out twice while it starts
+    assert sent == [str(orphan.id)]
+
+
+def test_checkpoints_are_refused_when_their_signature_does_not_match():
+    sealed = runs.seal({"x": 1})
+    assert runs.unseal(sealed) == {"x": 1}
+    with pytest.raises(ValueError):
+        runs.unseal(sealed[:-1] + bytes([sealed[-1] ^ 1]))
