@@ -1,0 +1,489 @@
+"""Sharding: keys spread over shards by modulo, ranges or a consistent-hash ring."""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from functools import lru_cache
+from typing import Any
+
+from .base import Command, CommandError, Engine, Event, Metric, Param, Window
+
+MASK64 = (1 << 64) - 1
+MAX_SHARDS = 64
+KEY_SALT = 0x5EED_0F_4B_E1_5
+STRATEGIES = ("modulo", "range", "consistent")
+
+
+@lru_cache(maxsize=8)
+def zipf_cdf(keys: int, s: float) -> array:
+    """Return the cumulative Zipf(s) popularity of keys 0..keys-1 (shared, read-only)."""
+    cdf = array("d", bytes(8 * keys))
+    total = 0.0
+    for i in range(keys):
+        total += 1.0 / (i + 1) ** s
+        cdf[i] = total
+    for i in range(keys):
+        cdf[i] /= total
+    cdf[keys - 1] = 1.0
+    return cdf
+
+
+def mix64(x: int) -> int:
+    """Return the splitmix64 finaliser of ``x``: a stable, well-spread 64-bit hash."""
+    x = (x + 0x9E3779B97F4A7C15) & MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
+    return x ^ (x >> 31)
+
+
+def key_hashes(keys: int) -> array:
+    """Return the 64-bit hash of every key name 0..keys-1."""
+    return array("Q", [mix64(k ^ KEY_SALT) for k in range(keys)])
+
+
+class ShardingEngine(Engine):
+    kind = "sharding"
+    title = "Sharding"
+    description = (
+        "Requests for keys of Zipf popularity are routed to shards by hash modulo, "
+        "by key range or by a consistent-hash ring with virtual nodes. Add or remove "
+        "a shard and see how many keys move; make one key hot and see one shard "
+        "take the burst. Keys are numbered by popularity (key 0 is the most "
+        "popular), so ranges keep popular neighbours together."
+    )
+    params = (
+        Param(
+            "keys",
+            "int",
+            10_000,
+            100,
+            100_000,
+            unit="keys",
+            label="Keys",
+            help="How many distinct keys (rows, users) are stored.",
+        ),
+        Param(
+            "shards",
+            "int",
+            4,
+            1,
+            MAX_SHARDS,
+            unit="shards",
+            label="Shards",
+            help="How many shards (database servers) hold the keys.",
+        ),
+        Param(
+            "strategy",
+            "choice",
+            "consistent",
+            choices=STRATEGIES,
+            label="Strategy",
+            help="modulo: hash % shards; range: contiguous key ranges, a new shard "
+            "splits the largest; consistent: a hash ring with virtual nodes.",
+        ),
+        Param(
+            "vnodes",
+            "int",
+            100,
+            1,
+            1000,
+            unit="per shard",
+            label="Virtual nodes",
+            help="Points per shard on the consistent-hash ring: more points, "
+            "more even shares.",
+        ),
+        Param(
+            "zipf_s",
+            "float",
+            0.9,
+            0.0,
+            2.5,
+            step=0.05,
+            label="Popularity skew",
+            help="Zipf skew of key popularity: 0 is uniform.",
+        ),
+        Param(
+            "request_rate",
+            "float",
+            2_000.0,
+            1.0,
+            100_000.0,
+            unit="requests/s",
+            step=100,
+            label="Request rate",
+            help="Average requests per second, arriving at random (Poisson).",
+        ),
+    )
+    commands = (
+        Command(
+            "add_shard",
+            "Add shard",
+            "Add a shard; the strategy decides which keys move to it.",
+        ),
+        Command(
+            "remove_shard",
+            "Remove shard",
+            "Remove a shard; its keys move to the others.",
+            args=(
+                Param(
+                    "shard",
+                    "int",
+                    -1,
+                    -1,
+                    MAX_SHARDS - 1,
+                    label="Shard",
+                    help="Number of the shard to remove; -1 the newest.",
+                ),
+            ),
+        ),
+        Command(
+            "hot_key",
+            "Hot key",
+            "One key gets a burst: a share of all requests for some seconds.",
+            args=(
+                Param(
+                    "key",
+                    "int",
+                    0,
+                    0,
+                    99_999,
+                    label="Key",
+                    help="The key that becomes hot.",
+                ),
+                Param(
+                    "share",
+                    "float",
+                    0.5,
+                    0.01,
+                    1.0,
+                    label="Share",
+                    help="Share of all requests that go to the hot key.",
+                ),
+                Param(
+                    "seconds",
+                    "float",
+                    10.0,
+                    0.25,
+                    600.0,
+                    unit="s",
+                    label="Duration",
+                    help="How long the burst lasts.",
+                ),
+            ),
+        ),
+    )
+    event_types = (
+        "shard.load",
+        "shard.rebalance",
+        "shard.hot_key",
+        "shard.hot_key_end",
+    )
+    metric_specs = (
+        Metric("requests", "Requests", "requests"),
+        Metric("requests_per_s", "Request rate", "requests/s"),
+        Metric("shards", "Shards", "shards"),
+        Metric(
+            "moved_fraction",
+            "Keys moved at the last resize",
+            help="Share of all keys whose shard changed at the last resize.",
+        ),
+        Metric("moved_keys", "Keys moved at the last resize", "keys"),
+        Metric(
+            "moved_traffic_fraction",
+            "Traffic moved at the last resize",
+            help="Share of requests (by popularity) whose shard changed.",
+        ),
+        Metric(
+            "load_imbalance",
+            "Load imbalance",
+            help="Busiest shard's requests over the mean, since the last "
+            "resize (1 is perfectly even).",
+        ),
+        Metric(
+            "max_shard_share",
+            "Busiest shard's share",
+            help="Share of requests served by the busiest shard since the last resize.",
+        ),
+        Metric(
+            "key_imbalance",
+            "Key imbalance",
+            help="Most keys on one shard over the mean.",
+        ),
+        Metric("shard_names", "Shards", summary=False),
+        Metric("keys_per_shard", "Keys per shard", "keys", summary=False),
+        Metric(
+            "load_per_shard", "Load per shard (last 3 s)", "requests/s", summary=False
+        ),
+        Metric("load_imbalance_recent", "Load imbalance (last 3 s)", summary=False),
+        Metric("hot_key", "Hot key (-1 none)", summary=False),
+    )
+    derived = ("_cdf", "_hash", "_owner", "_key_counts")
+
+    # Topology --------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        self._cdf = zipf_cdf(self.p["keys"], self.p["zipf_s"])
+        keys = self.p["keys"]
+        hashes: array | None = getattr(self, "_hash", None)
+        if hashes is None or len(hashes) != keys:
+            hashes = key_hashes(keys)
+        self._hash = hashes
+        if hasattr(self, "live"):
+            self._set_owner(self._assign(self.p["strategy"], self.p["vnodes"]))
+
+    def _set_owner(self, owner: array) -> None:
+        self._owner = owner
+        counts = [0] * MAX_SHARDS
+        for sid in owner:
+            counts[sid] += 1
+        self._key_counts = counts
+
+    def _ring(self, vnodes: int) -> tuple[list[int], list[int]]:
+        salt = mix64(self.seed & MASK64)
+        points = sorted(
+            (mix64(salt ^ (sid << 20 | v)), sid)
+            for sid in self.live
+            for v in range(vnodes)
+        )
+        return [h for h, _ in points], [sid for _, sid in points]
+
+    def _assign(self, strategy: str, vnodes: int) -> array:
+        """Return the shard number of every key under the current topology."""
+        keys = self.p["keys"]
+        hashes = self._hash
+        if strategy == "modulo":
+            live = self.live
+            n = len(live)
+            return array("B", [live[h % n] for h in hashes])
+        if strategy == "range":
+            owner = array("B", bytes(keys))
+            starts = [s for s, _ in self.bounds] + [1.0]
+            for i, (_, sid) in enumerate(self.bounds):
+                # key k lives in the range holding (k + 0.5) / keys
+                lo = max(0, int(-(-(starts[i] * keys - 0.5) // 1)))
+                hi = min(keys, int(-(-(starts[i + 1] * keys - 0.5) // 1)))
+                owner[lo:hi] = array("B", [sid]) * max(0, hi - lo)
+            return owner
+        ring, ids = self._ring(vnodes)
+        size = len(ring)
+        out = array("B", bytes(keys))
+        for k, h in enumerate(hashes):
+            i = bisect_left(ring, h)
+            out[k] = ids[i if i < size else 0]
+        return out
+
+    def setup(self) -> None:
+        n = self.p["shards"]
+        self.live: list[int] = list(range(n))
+        self.bounds: list[tuple[float, int]] = [(i / n, i) for i in range(n)]
+        self._set_owner(self._assign(self.p["strategy"], self.p["vnodes"]))
+        self.next_request = self.rng.expovariate(self.p["request_rate"])
+        self.hot: tuple[int, float, float] | None = None
+        self.window = Window(span=3.0)
+        self.moved_fraction = 0.0
+        self.moved_keys = 0
+        self.moved_traffic = 0.0
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        self.since = self.now
+        self.requests = 0
+        self.load = [0] * MAX_SHARDS
+
+    def _rebalance(self, strategy: str, vnodes: int, change: dict[str, Any]) -> Event:
+        """Re-route every key under the new topology and record how many moved."""
+        before = self._owner
+        after = self._assign(strategy, vnodes)
+        moved = 0
+        traffic = 0.0
+        cdf = self._cdf
+        previous = 0.0
+        for k, (a, b) in enumerate(zip(before, after)):
+            if a != b:
+                moved += 1
+                traffic += cdf[k] - previous
+            previous = cdf[k]
+        self._set_owner(after)
+        keys = len(after)
+        self.moved_keys = moved
+        self.moved_fraction = moved / keys
+        self.moved_traffic = traffic
+        # shard loads describe the current layout: they restart at every resize
+        self.load = [0] * MAX_SHARDS
+        self.since = self.now
+        return {
+            "type": "shard.rebalance",
+            "t": self.now,
+            "strategy": strategy,
+            "shards": len(self.live),
+            "moved_keys": moved,
+            "moved_fraction": self.moved_fraction,
+            **change,
+        }
+
+    def _add(self) -> int:
+        sid = min(set(range(MAX_SHARDS)) - set(self.live))
+        self.live.append(sid)
+        # range: the newcomer takes the upper half of the widest range
+        ends = [s for s, _ in self.bounds[1:]] + [1.0]
+        widths = [e - s for (s, _), e in zip(self.bounds, ends)]
+        i = widths.index(max(widths))
+        start = self.bounds[i][0] + widths[i] / 2
+        self.bounds.insert(i + 1, (start, sid))
+        self.p["shards"] = len(self.live)
+        return sid
+
+    def _remove(self, sid: int) -> None:
+        self.live.remove(sid)
+        # range: the removed range joins its lower neighbour (the next one if first)
+        i = next(j for j, (_, owner) in enumerate(self.bounds) if owner == sid)
+        if i == 0:
+            self.bounds[1] = (0.0, self.bounds[1][1])
+        del self.bounds[i]
+        self.p["shards"] = len(self.live)
+
+    # Commands --------------------------------------------------------------
+
+    def on_add_shard(self) -> list[Event]:
+        if len(self.live) >= MAX_SHARDS:
+            raise CommandError(
+                "add_shard", f"at most {MAX_SHARDS} shards; there are {len(self.live)}"
+            )
+        sid = self._add()
+        return [self._rebalance(self.p["strategy"], self.p["vnodes"], {"added": sid})]
+
+    def on_remove_shard(self, shard: int) -> list[Event]:
+        live = ", ".join(str(s) for s in sorted(self.live))
+        if len(self.live) <= 1:
+            raise CommandError("remove_shard.shard", "cannot remove the last shard")
+        if shard == -1:
+            shard = self.live[-1]
+        if shard not in self.live:
+            raise CommandError(
+                "remove_shard.shard",
+                f"remove_shard: no shard {shard}; "
+                f"shards: {live} (or -1 for the newest)",
+            )
+        self._remove(shard)
+        return [
+            self._rebalance(self.p["strategy"], self.p["vnodes"], {"removed": shard})
+        ]
+
+    def on_hot_key(self, key: int, share: float, seconds: float) -> list[Event]:
+        if key >= self.p["keys"]:
+            raise CommandError(
+                "hot_key.key",
+                f"hot_key: key must be from 0 to {self.p['keys'] - 1}; got {key}",
+            )
+        until = self.now + seconds
+        self.hot = (key, share, until)
+        return [
+            {
+                "type": "shard.hot_key",
+                "t": self.now,
+                "key": key,
+                "share": share,
+                "until": until,
+                "shard": self._owner[key],
+            }
+        ]
+
+    def on_param_changed(self, name: str, old: Any) -> list[Event] | None:
+        if name == "shards":
+            wanted = self.p["shards"]
+            self.p["shards"] = len(self.live)
+            # rebuild() routed with the old topology: resize it, then re-route
+            change: dict[str, Any] = {}
+            while len(self.live) < wanted:
+                change.setdefault("added", []).append(self._add())
+            while len(self.live) > wanted:
+                change.setdefault("removed", []).append(self.live[-1])
+                self._remove(self.live[-1])
+            return [self._rebalance(self.p["strategy"], self.p["vnodes"], change)]
+        if name in ("strategy", "vnodes"):
+            # rebuild() already routed with the new setting; compare with the old
+            strategy = old if name == "strategy" else self.p["strategy"]
+            vnodes = old if name == "vnodes" else self.p["vnodes"]
+            self._owner = self._assign(strategy, vnodes)
+            return [
+                self._rebalance(
+                    self.p["strategy"], self.p["vnodes"], {name: self.p[name]}
+                )
+            ]
+        if name == "request_rate":
+            self.next_request = self.now + self.rng.expovariate(self.p["request_rate"])
+        if name == "keys" and self.hot and self.hot[0] >= self.p["keys"]:
+            self.hot = None
+        return None
+
+    # Running ---------------------------------------------------------------
+
+    def run_until(self, end: float) -> list[Event]:
+        rand = self.rng.random
+        expo = self.rng.expovariate
+        rate = self.p["request_rate"]
+        cdf = self._cdf
+        owner = self._owner
+        last = len(owner) - 1
+        counts = [0] * MAX_SHARDS
+        t = self.next_request
+        events: list[Event] = []
+        hot = self.hot
+        if hot is not None:
+            key, share, until = hot
+            stop = min(end, until)
+            while t <= stop:
+                if rand() < share:
+                    counts[owner[key]] += 1
+                else:
+                    k = bisect_right(cdf, rand())
+                    counts[owner[k if k < last else last]] += 1
+                t += expo(rate)
+            if until <= end:
+                self.hot = None
+                events.append({"type": "shard.hot_key_end", "t": until, "key": key})
+        while t <= end:
+            k = bisect_right(cdf, rand())
+            counts[owner[k if k < last else last]] += 1
+            t += expo(rate)
+        self.next_request = t
+        total = sum(counts)
+        self.processed += total
+        self.requests += total
+        load = self.load
+        for sid in self.live:
+            load[sid] += counts[sid]
+        if total:
+            self.window.add(self.now, **{f"s{sid}": counts[sid] for sid in self.live})
+            events.append({"type": "shard.load", "count": total})
+        return events
+
+    def metrics(self) -> dict[str, Any]:
+        live = self.live
+        n = len(live)
+        loads = [self.load[sid] for sid in live]
+        served = sum(loads)
+        mean = served / n
+        keys_per_shard = [self._key_counts[sid] for sid in live]
+        w, now = self.window, self.now
+        span = w.seconds(now)
+        recent = [w.total(f"s{sid}", now) / span for sid in live]
+        recent_mean = sum(recent) / n
+        elapsed = max(now - self.since, 1e-9)
+        return {
+            "requests": self.requests,
+            "requests_per_s": served / elapsed,
+            "shards": n,
+            "moved_fraction": self.moved_fraction,
+            "moved_keys": self.moved_keys,
+            "moved_traffic_fraction": self.moved_traffic,
+            "load_imbalance": max(loads) / mean if served else 0.0,
+            "max_shard_share": max(loads) / served if served else 0.0,
+            "key_imbalance": max(keys_per_shard) / (len(self._owner) / n),
+            "shard_names": [f"shard {sid}" for sid in live],
+            "keys_per_shard": keys_per_shard,
+            "load_per_shard": recent,
+            "load_imbalance_recent": max(recent) / recent_mean if recent_mean else 0.0,
+            "hot_key": self.hot[0] if self.hot else -1,
+        }
