@@ -1,0 +1,880 @@
+"""Slow work done in the web request, or handed to a job queue drained by workers."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from heapq import heapify, heappop, heappush, heapreplace
+from typing import Any
+
+from .base import Command, CommandError, Engine, Event, Metric, Param, Window
+
+INF = math.inf
+# The broker refuses work past this many waiting jobs even with "no limit"
+# (queue_capacity 0): it keeps memory, and so the work of a run, bounded.
+HARD_LIMIT = 1_000_000
+# Marks on the worker (or web thread) that holds a job: leave after this job,
+# or die after doing its work but before acknowledging it.
+RETIRE, DOOM = 1, 2
+# Response times go in logarithmic bins: 40 per factor e (2.5 % wide) from
+# 0.1 ms to 10,000 s, enough for a 95th percentile to about 1 %.
+_LOG_LO = math.log(1e-4)
+_BINS_PER_E = 40
+_NBINS = int((math.log(1e4) - _LOG_LO) * _BINS_PER_E) + 1
+
+
+def _bin(seconds: float) -> int:
+    if seconds <= 1e-4:
+        return 0
+    return min(_NBINS - 1, int((math.log(seconds) - _LOG_LO) * _BINS_PER_E))
+
+
+def _bin_value(index: int) -> float:
+    return math.exp(_LOG_LO + (index + 0.5) / _BINS_PER_E)
+
+
+class QueueEngine(Engine):
+    kind = "queue"
+    title = "Job queue and workers"
+    description = (
+        "Each web request carries slow work. In sync mode a web thread does it while "
+        "the user waits, and requests time out when every thread is busy. In async "
+        "mode the request only enqueues a job and answers at once; workers take jobs "
+        "from the queue in order and the user is notified when the job is done."
+    )
+    params = (
+        Param(
+            "mode",
+            "choice",
+            "async",
+            choices=("sync", "async"),
+            help="sync: the web thread does the work; async: it enqueues a job for the workers.",
+            label="Mode",
+        ),
+        Param(
+            "arrival_rate",
+            "float",
+            30.0,
+            0.1,
+            5_000.0,
+            unit="requests/s",
+            step=1,
+            help="Average requests per second, arriving at random (Poisson).",
+            label="Arrival rate",
+        ),
+        Param(
+            "service_rate",
+            "float",
+            10.0,
+            0.01,
+            5_000.0,
+            unit="jobs/s",
+            step=0.5,
+            help="Jobs one worker (or web thread) finishes per second: 1 / mean duration.",
+            label="Service rate per worker",
+        ),
+        Param(
+            "service_dist",
+            "choice",
+            "exponential",
+            choices=("exponential", "deterministic"),
+            help="How long a job takes: exponential around the mean, or always the mean.",
+            label="Job duration",
+        ),
+        Param(
+            "workers",
+            "int",
+            4,
+            0,
+            500,
+            unit="workers",
+            help="Worker processes taking jobs from the queue (async mode).",
+            label="Workers",
+        ),
+        Param(
+            "queue_capacity",
+            "int",
+            0,
+            0,
+            HARD_LIMIT,
+            unit="jobs",
+            help="How many jobs (async) or requests (sync) may wait; 0 for no limit of your "
+            f"own (the broker still refuses past {HARD_LIMIT:,}).",
+            label="Queue capacity",
+        ),
+        Param(
+            "web_threads",
+            "int",
+            8,
+            1,
+            500,
+            unit="threads",
+            help="Web server threads; in sync mode each does the work of one request.",
+            label="Web threads",
+        ),
+        Param(
+            "request_timeout_s",
+            "float",
+            5.0,
+            0.1,
+            600.0,
+            unit="s",
+            step=0.5,
+            help="Sync mode: a user gives up after this long; a request still waiting "
+            "for a thread then leaves, one in progress is finished for nobody.",
+            label="Request timeout",
+        ),
+        Param(
+            "enqueue_ms",
+            "float",
+            5.0,
+            0.1,
+            1_000.0,
+            unit="ms",
+            step=1,
+            help="Async mode: time to put a job on the queue and answer the request.",
+            label="Enqueue time",
+        ),
+    )
+    commands = (
+        Command(
+            "add_worker",
+            "Add worker",
+            "Start more workers; they take waiting jobs at once.",
+            args=(
+                Param(
+                    "count", "int", 1, 1, 500, unit="workers", help="How many to start."
+                ),
+            ),
+        ),
+        Command(
+            "remove_worker",
+            "Remove worker",
+            "Stop workers gracefully: idle ones leave now, busy ones after their job.",
+            args=(
+                Param(
+                    "count", "int", 1, 1, 500, unit="workers", help="How many to stop."
+                ),
+            ),
+        ),
+        Command(
+            "kill_worker",
+            "Kill worker",
+            "Kill the worker running the oldest job (or an idle one). Its job was never "
+            "acknowledged, so the queue delivers it again: at-least-once.",
+            args=(
+                Param(
+                    "before_ack",
+                    "bool",
+                    False,
+                    help="Die after the job's work is done but before acknowledging "
+                    "it: the job then runs twice.",
+                ),
+            ),
+        ),
+        Command(
+            "burst",
+            "Traffic burst",
+            "A crowd of requests arrives at this instant.",
+            args=(
+                Param(
+                    "requests",
+                    "int",
+                    200,
+                    1,
+                    100_000,
+                    unit="requests",
+                    help="How many requests arrive at once.",
+                ),
+            ),
+        ),
+    )
+    event_types = (
+        "job.enqueued",
+        "job.started",
+        "job.done",
+        "job.retried",
+        "job.rejected",
+        "job.timed_out",
+        "worker.added",
+        "worker.removed",
+        "worker.killed",
+        "worker.kill_scheduled",
+        "traffic.burst",
+    )
+    metric_specs = (
+        Metric(
+            "completed",
+            "Jobs completed",
+            "jobs",
+            help="Completions, counting a job done twice (at-least-once) twice.",
+        ),
+        Metric(
+            "mean_wait_s",
+            "Mean wait",
+            "s",
+            help="Time a job waited before its work started.",
+        ),
+        Metric(
+            "p_wait",
+            "Share that waited",
+            help="Share of accepted requests that found no free worker.",
+        ),
+        Metric(
+            "mean_queue_length",
+            "Mean queue length",
+            "jobs",
+            help="Jobs (or requests) waiting, averaged over time.",
+        ),
+        Metric(
+            "utilization",
+            "Utilization",
+            help="Share of time the workers (async) or web threads (sync) were busy.",
+        ),
+        Metric(
+            "p95_response_s",
+            "95th percentile response",
+            "s",
+            help="Time until the user got an answer (a timeout counts as the timeout).",
+        ),
+        Metric(
+            "rejected",
+            "Rejected",
+            "requests",
+            help="Refused because the queue was full.",
+        ),
+        Metric("arrived", "Arrived", "requests"),
+        Metric(
+            "timed_out",
+            "Timed out",
+            "requests",
+            help="Sync mode: users who gave up, waiting or while their request ran.",
+        ),
+        Metric(
+            "abandoned",
+            "Gave up waiting",
+            "requests",
+            help="Sync mode: requests that timed out before a thread took them.",
+        ),
+        Metric(
+            "retried",
+            "Retried",
+            "jobs",
+            help="Jobs delivered again after their worker died.",
+        ),
+        Metric(
+            "duplicates",
+            "Done twice",
+            "jobs",
+            help="Completions of a job already completed.",
+        ),
+        Metric("mean_response_s", "Mean response", "s"),
+        Metric("throughput_per_s", "Throughput", "jobs/s"),
+        Metric("queue_length", "Waiting now", "jobs", summary=False),
+        Metric("in_service", "In service now", "jobs", summary=False),
+        Metric("in_flight", "In flight", "jobs", summary=False),
+        Metric("workers", "Workers", "workers", summary=False),
+        Metric("pool_names", "Pools", summary=False),
+        Metric("pool_counts", "Busy and idle", summary=False),
+        Metric(
+            "arrivals_per_s_recent", "Arrivals (last 3 s)", "requests/s", summary=False
+        ),
+        Metric("done_per_s_recent", "Done (last 3 s)", "jobs/s", summary=False),
+        Metric(
+            "failed_per_s_recent",
+            "Rejected or timed out (last 3 s)",
+            "requests/s",
+            summary=False,
+        ),
+        Metric("wait_s_recent", "Wait (last 3 s)", "s", summary=False),
+        Metric("response_s_recent", "Response (last 3 s)", "s", summary=False),
+    )
+
+    # Setting up ---------------------------------------------------------------
+
+    def setup(self) -> None:
+        # In-service jobs as (finish time, job id): ids are unique, come from the
+        # counter self.next_job and break ties in time. A web thread's job has a
+        # negative id, a worker's a positive one; the sentinel (INF, 0) stays.
+        self.heap: list[tuple[float, int]] = [(INF, 0)]
+        self.jobq: deque[tuple[float, int]] = deque()  # (enqueued at, job) for workers
+        self.backlog: deque[tuple[float, int]] = (
+            deque()
+        )  # (arrived at, job) for threads
+        self.next_job = 0
+        self.size_w = self.free_w = self.p["workers"]
+        self.size_t = self.free_t = self.p["web_threads"]
+        self.marks: dict[
+            int, int
+        ] = {}  # job -> RETIRE or DOOM for the server holding it
+        self.redo: set[int] = set()  # jobs done once and delivered again
+        # Set to {} to count every job's completions (audits in tests; grows).
+        self.ledger: dict[int, int] | None = None
+        self.next_arrival = self.rng.expovariate(self.p["arrival_rate"])
+        self.last_t = 0.0
+        self.window = Window(span=3.0)
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        now = self.now
+        self.since = self.last_t = self.cap_last = now
+        self.arrived = self.accepted = self.waited = self.started = 0
+        self.completed = self.rejected = self.timed_out = self.late = 0
+        self.retried = self.duplicates = self.instant = 0
+        self.wait_sum = self.q_area = self.resp_sum = 0.0
+        self.cap_w_area = self.cap_t_area = 0.0
+        # Busy time is added a whole job at a time when the job starts; the part
+        # of the jobs in progress still to come is taken off when it is read.
+        self.busy_w = sum(t - now for t, j in self.heap if j > 0)
+        self.busy_t = sum(t - now for t, j in self.heap if j < 0)
+        self.hist = [0] * _NBINS
+
+    # Running -----------------------------------------------------------------
+
+    def run_until(self, end: float) -> list[Event]:
+        p = self.p
+        heap, jobq, backlog = self.heap, self.jobq, self.backlog
+        marks, redo, ledger, hist = self.marks, self.redo, self.ledger, self.hist
+        special = bool(marks or redo or ledger is not None)
+        rand = self.rng.random
+        log = math.log
+        sync = p["mode"] == "sync"
+        mean_gap = 1.0 / p["arrival_rate"]
+        mean_svc = 1.0 / p["service_rate"]
+        expo = p["service_dist"] == "exponential"
+        timeout = p["request_timeout_s"]
+        cap = p["queue_capacity"] or HARD_LIMIT
+        lo, per_e, top = _LOG_LO, _BINS_PER_E, _NBINS - 1
+        ta = self.next_arrival
+        jid = first = self.next_job
+        free_w, free_t = self.free_w, self.free_t
+        nj, nb = len(jobq), len(backlog)
+        nq = nj + nb
+        tto = backlog[0][0] + timeout if nb else INF
+        last = self.last_t
+        q_area = wait_sum = busy_w = busy_t = resp_sum = 0.0
+        direct = from_queue = completed = rejected = timed_out = late = served = 0
+        duplicates = 0
+        notes: list[Event] = []
+        # The heap ends with a sentinel (INF, 0), so it is never empty.
+        while True:
+            tc = heap[0][0]
+            if ta <= tc and ta <= tto:
+                if ta > end:
+                    break
+                t = ta
+                q_area += nq * (t - last)
+                last = t
+                jid += 1
+                if sync:
+                    if free_t:
+                        free_t -= 1
+                        s = -log(1.0 - rand()) * mean_svc if expo else mean_svc
+                        busy_t += s
+                        direct += 1
+                        if s > timeout:
+                            late += 1
+                        else:
+                            served += 1
+                            resp_sum += s
+                            hist[
+                                min(top, int((log(s) - lo) * per_e)) if s > 1e-4 else 0
+                            ] += 1
+                        heappush(heap, (t + s, -jid))
+                    elif nb >= cap:
+                        rejected += 1
+                    else:
+                        backlog.append((t, jid))
+                        if not nb:
+                            tto = t + timeout
+                        nb += 1
+                        nq += 1
+                elif free_w:
+                    free_w -= 1
+                    s = -log(1.0 - rand()) * mean_svc if expo else mean_svc
+                    busy_w += s
+                    direct += 1
+                    heappush(heap, (t + s, jid))
+                elif nj >= cap:
+                    rejected += 1
+                else:
+                    jobq.append((t, jid))
+                    nj += 1
+                    nq += 1
+                ta = t - log(1.0 - rand()) * mean_gap
+            elif tc <= tto:
+                if tc > end:
+                    break
+                t = tc
+                q_area += nq * (t - last)
+                last = t
+                j = heap[0][1]
+                completed += 1
+                if special:
+                    if j in redo:
+                        redo.discard(j)
+                        duplicates += 1
+                    if ledger is not None:
+                        ledger[j] = ledger.get(j, 0) + 1
+                    if j in marks:
+                        # The server holding this job leaves (retires or dies)
+                        # instead of taking the next one.
+                        heappop(heap)
+                        if marks.pop(j) == RETIRE:
+                            notes.append(self._leave(t, j, killed=False))
+                            continue
+                        notes.append(self._leave(t, j, killed=True))
+                        notes.append(
+                            {
+                                "type": "job.retried",
+                                "t": t,
+                                "job": j,
+                                "done_before": True,
+                            }
+                        )
+                        jobq.appendleft((t, j))
+                        nj += 1
+                        nq += 1
+                        redo.add(j)
+                        if free_w:
+                            # An idle worker takes the job delivered again at once.
+                            jobq.popleft()
+                            nj -= 1
+                            nq -= 1
+                            free_w -= 1
+                            s = -log(1.0 - rand()) * mean_svc if expo else mean_svc
+                            busy_w += s
+                            from_queue += 1
+                            heappush(heap, (t + s, j))
+                        special = True
+                        continue
+                    special = bool(marks or redo or ledger is not None)
+                if j > 0:
+                    if nj:
+                        a, k = jobq.popleft()
+                        nj -= 1
+                        nq -= 1
+                        wait_sum += t - a
+                        s = -log(1.0 - rand()) * mean_svc if expo else mean_svc
+                        busy_w += s
+                        from_queue += 1
+                        heapreplace(heap, (t + s, k))
+                    else:
+                        heappop(heap)
+                        free_w += 1
+                elif nb:
+                    a, k = backlog.popleft()
+                    nb -= 1
+                    nq -= 1
+                    tto = backlog[0][0] + timeout if nb else INF
+                    w = t - a
+                    wait_sum += w
+                    s = -log(1.0 - rand()) * mean_svc if expo else mean_svc
+                    busy_t += s
+                    from_queue += 1
+                    r = w + s
+                    if r > timeout:
+                        late += 1
+                    else:
+                        served += 1
+                        resp_sum += r
+                        hist[
+                            min(top, int((log(r) - lo) * per_e)) if r > 1e-4 else 0
+                        ] += 1
+                    heapreplace(heap, (t + s, -k))
+                else:
+                    heappop(heap)
+                    free_t += 1
+            else:
+                if tto > end:
+                    break
+                t = tto
+                q_area += nq * (t - last)
+                last = t
+                backlog.popleft()
+                nb -= 1
+                nq -= 1
+                timed_out += 1
+                tto = backlog[0][0] + timeout if nb else INF
+        arrived = jid - first
+        accepted = arrived - rejected
+        self.next_arrival = ta
+        self.next_job = jid
+        self.free_w, self.free_t = free_w, free_t
+        self.last_t = last
+        self.processed += arrived + completed + timed_out
+        started = direct + from_queue
+        self.arrived += arrived
+        self.accepted += accepted
+        self.waited += accepted - direct
+        self.started += started
+        self.completed += completed
+        self.rejected += rejected
+        self.timed_out += timed_out + late
+        self.late += late
+        self.duplicates += duplicates
+        self.q_area += q_area
+        self.wait_sum += wait_sum
+        self.busy_w += busy_w
+        self.busy_t += busy_t
+        # A user who gave up waited the whole timeout; an async request is answered
+        # once its job is on the queue.
+        instant = 0 if sync else accepted
+        self.instant += instant
+        resp_sum += (timed_out + late) * timeout + instant * p["enqueue_ms"] / 1000.0
+        self.resp_sum += resp_sum
+        self.window.add(
+            self.now,
+            arrived=arrived,
+            done=completed,
+            failed=rejected + timed_out + late,
+            started=started,
+            wait=wait_sum,
+            answers=served + timed_out + late + instant,
+            response=resp_sum,
+        )
+        events: list[Event] = []
+        for name, n in (
+            ("job.enqueued", accepted),
+            ("job.started", started),
+            ("job.done", completed),
+            ("job.rejected", rejected),
+            ("job.timed_out", timed_out + late),
+        ):
+            if n:
+                events.append({"type": name, "count": n})
+        return events + notes
+
+    def _leave(self, t: float, job: int, killed: bool) -> Event:
+        """Take the server that held ``job`` out of its pool at time ``t``."""
+        self._cap_to(t)
+        if job > 0:
+            self.size_w -= 1
+        else:
+            self.size_t -= 1
+        if killed:
+            self.retried += 1
+            return {"type": "worker.killed", "t": t, "job": job, "before_ack": True}
+        return {
+            "type": "worker.removed",
+            "t": t,
+            "retired": True,
+            "pool": "workers" if job > 0 else "web_threads",
+        }
+
+    def _cap_to(self, t: float) -> None:
+        """Add the server-seconds of both pools up to time ``t``."""
+        dt = t - self.cap_last
+        if dt > 0:
+            self.cap_w_area += self.size_w * dt
+            self.cap_t_area += self.size_t * dt
+            self.cap_last = t
+
+    def _settle(self) -> None:
+        """Bring the time integrals up to now, before a command changes the world."""
+        self.q_area += (len(self.jobq) + len(self.backlog)) * (self.now - self.last_t)
+        self.last_t = self.now
+        self._cap_to(self.now)
+
+    def _draw_service(self) -> float:
+        mean = 1.0 / self.p["service_rate"]
+        if self.p["service_dist"] == "exponential":
+            return -math.log(1.0 - self.rng.random()) * mean
+        return mean
+
+    def _dispatch(self) -> int:
+        """Give waiting jobs to idle workers now; return how many started."""
+        n = 0
+        now = self.now
+        while self.free_w and self.jobq:
+            a, k = self.jobq.popleft()
+            self.free_w -= 1
+            s = self._draw_service()
+            self.wait_sum += now - a
+            self.busy_w += s
+            self.started += 1
+            heappush(self.heap, (now + s, k))
+            n += 1
+        while self.free_t and self.backlog:
+            a, k = self.backlog.popleft()
+            self.free_t -= 1
+            s = self._draw_service()
+            w = now - a
+            self.wait_sum += w
+            self.busy_t += s
+            self.started += 1
+            if w + s > self.p["request_timeout_s"]:
+                self.late += 1
+                self.timed_out += 1
+                self.resp_sum += self.p["request_timeout_s"]
+            else:
+                self.resp_sum += w + s
+                self.hist[_bin(w + s)] += 1
+            heappush(self.heap, (now + s, -k))
+            n += 1
+        return n
+
+    # Metrics -----------------------------------------------------------------
+
+    def metrics(self) -> dict[str, Any]:
+        now = self.now
+        elapsed = max(now - self.since, 1e-9)
+        sync = self.p["mode"] == "sync"
+        waiting = len(self.jobq) + len(self.backlog)
+        q_area = self.q_area + waiting * (now - self.last_t)
+        ahead_w = sum(t - now for t, j in self.heap if j > 0 and t > now)
+        ahead_t = sum(t - now for t, j in self.heap if j < 0 and t > now)
+        dt = now - self.cap_last
+        if sync:
+            capacity = self.cap_t_area + self.size_t * dt
+            busy = self.busy_t - ahead_t
+        else:
+            capacity = self.cap_w_area + self.size_w * dt
+            busy = self.busy_w - ahead_w
+        busy_w = self.size_w - self.free_w
+        busy_t = self.size_t - self.free_t
+        answers = sum(self.hist) + self.timed_out + self.instant
+        w, span = self.window, self.window.seconds(now)
+        recent_started = w.total("started", now)
+        recent_answers = w.total("answers", now)
+        return {
+            "completed": self.completed,
+            "mean_wait_s": self.wait_sum / self.started if self.started else 0.0,
+            "p_wait": self.waited / self.accepted if self.accepted else 0.0,
+            "mean_queue_length": q_area / elapsed,
+            "utilization": busy / capacity if capacity > 0 else 0.0,
+            "p95_response_s": self._percentile(0.95),
+            "rejected": self.rejected,
+            "arrived": self.arrived,
+            "timed_out": self.timed_out,
+            "abandoned": self.timed_out - self.late,
+            "retried": self.retried,
+            "duplicates": self.duplicates,
+            "mean_response_s": self.resp_sum / answers if answers else 0.0,
+            "throughput_per_s": self.completed / elapsed,
+            "queue_length": waiting,
+            "in_service": busy_w + busy_t,
+            "in_flight": waiting + busy_w + busy_t,
+            "workers": self.size_w,
+            "pool_names": [
+                "workers busy",
+                "workers idle",
+                "web threads busy",
+                "web threads idle",
+            ],
+            "pool_counts": [busy_w, self.free_w, busy_t, self.free_t],
+            "arrivals_per_s_recent": w.total("arrived", now) / span,
+            "done_per_s_recent": w.total("done", now) / span,
+            "failed_per_s_recent": w.total("failed", now) / span,
+            "wait_s_recent": w.total("wait", now) / recent_started
+            if recent_started
+            else 0.0,
+            "response_s_recent": w.total("response", now) / recent_answers
+            if recent_answers
+            else 0.0,
+        }
+
+    def _percentile(self, q: float) -> float:
+        """Return the q-quantile of response times, from the bins and the exact masses."""
+        masses = [(_bin_value(i), n) for i, n in enumerate(self.hist) if n]
+        if self.timed_out:
+            masses.append((self.p["request_timeout_s"], self.timed_out))
+        if self.instant:
+            masses.append((self.p["enqueue_ms"] / 1000.0, self.instant))
+        total = sum(n for _, n in masses)
+        if not total:
+            return 0.0
+        masses.sort()
+        need = q * total
+        seen = 0
+        for value, n in masses:
+            seen += n
+            if seen >= need:
+                return value
+        return masses[-1][0]
+
+    # Commands ----------------------------------------------------------------
+
+    def _busy_jobs(self, workers: bool) -> list[int]:
+        """Return the jobs held by unmarked servers of one pool, oldest first."""
+        jobs = [
+            j for _, j in self.heap if j and (j > 0) == workers and j not in self.marks
+        ]
+        return sorted(jobs, key=abs)
+
+    def _grow(self, workers: bool, n: int) -> Event:
+        self._settle()
+        if workers:
+            self.size_w += n
+            self.free_w += n
+        else:
+            self.size_t += n
+            self.free_t += n
+        started = self._dispatch()
+        self.window.add(self.now, started=started)
+        pool = "workers" if workers else "web_threads"
+        return {
+            "type": "worker.added",
+            "t": self.now,
+            "pool": pool,
+            "count": n,
+            "started": started,
+        }
+
+    def _shrink(self, workers: bool, n: int) -> Event:
+        self._settle()
+        if workers:
+            idle = min(self.free_w, n)
+            self.free_w -= idle
+            self.size_w -= idle
+        else:
+            idle = min(self.free_t, n)
+            self.free_t -= idle
+            self.size_t -= idle
+        # Busy ones finish their job first: the newest jobs, so the oldest finish
+        # undisturbed.
+        retiring = self._busy_jobs(workers)[::-1][: n - idle]
+        for j in retiring:
+            self.marks[j] = RETIRE
+        pool = "workers" if workers else "web_threads"
+        return {
+            "type": "worker.removed",
+            "t": self.now,
+            "pool": pool,
+            "count": n,
+            "retiring": len(retiring),
+        }
+
+    def on_add_worker(self, count: int) -> list[Event]:
+        allowed = 500 - self.p["workers"]
+        if count > allowed:
+            raise CommandError(
+                "add_worker.count",
+                f"add_worker: count must be from 1 to {allowed} "
+                f"(at most 500 workers; {self.p['workers']} now)",
+            )
+        self.p["workers"] += count
+        return [self._grow(True, count)]
+
+    def on_remove_worker(self, count: int) -> list[Event]:
+        if count > self.p["workers"]:
+            raise CommandError(
+                "remove_worker.count",
+                f"remove_worker: count must be from 1 to {self.p['workers']} "
+                f"(the workers running)"
+                if self.p["workers"]
+                else "remove_worker: no worker is running",
+            )
+        self.p["workers"] -= count
+        return [self._shrink(True, count)]
+
+    def on_kill_worker(self, before_ack: bool) -> list[Event]:
+        if self.p["workers"] == 0:
+            raise CommandError(
+                "kill_worker", "kill_worker: no worker is running; add one first"
+            )
+        self._settle()
+        self.p["workers"] -= 1
+        busy = self._busy_jobs(True)
+        if not busy:
+            self.free_w -= 1
+            self.size_w -= 1
+            return [
+                {
+                    "type": "worker.killed",
+                    "t": self.now,
+                    "job": None,
+                    "before_ack": before_ack,
+                }
+            ]
+        job = busy[0]
+        if before_ack:
+            self.marks[job] = DOOM
+            return [{"type": "worker.kill_scheduled", "t": self.now, "job": job}]
+        # Killed mid-job: the work done so far is lost and the broker, which never
+        # got an acknowledgement, delivers the job again at the head of the queue.
+        for i, (t, j) in enumerate(self.heap):
+            if j == job:
+                self.busy_w -= t - self.now
+                self.heap[i] = self.heap[-1]
+                self.heap.pop()
+                heapify(self.heap)
+                break
+        self.size_w -= 1
+        self.jobq.appendleft((self.now, job))
+        self.retried += 1
+        events: list[Event] = [
+            {"type": "worker.killed", "t": self.now, "job": job, "before_ack": False},
+            {"type": "job.retried", "t": self.now, "job": job, "done_before": False},
+        ]
+        started = self._dispatch()
+        if started:
+            self.window.add(self.now, started=started)
+        return events
+
+    def on_burst(self, requests: int) -> list[Event]:
+        self._settle()
+        sync = self.p["mode"] == "sync"
+        cap = self.p["queue_capacity"] or HARD_LIMIT
+        now = self.now
+        accepted = rejected = 0
+        for _ in range(requests):
+            self.next_job += 1
+            queue = self.backlog if sync else self.jobq
+            free = self.free_t if sync else self.free_w
+            if not free and len(queue) >= cap:
+                rejected += 1
+                continue
+            accepted += 1
+            if not free:
+                self.waited += 1
+            queue.append((now, self.next_job))
+            self._dispatch()
+        self.processed += requests
+        self.arrived += requests
+        self.accepted += accepted
+        self.rejected += rejected
+        instant = 0 if sync else accepted
+        self.instant += instant
+        response = instant * self.p["enqueue_ms"] / 1000.0
+        self.resp_sum += response
+        self.window.add(
+            now, arrived=requests, failed=rejected, answers=instant, response=response
+        )
+        events: list[Event] = [
+            {
+                "type": "traffic.burst",
+                "t": now,
+                "requests": requests,
+                "rejected": rejected,
+            }
+        ]
+        if accepted:
+            events.append({"type": "job.enqueued", "count": accepted})
+        if rejected:
+            events.append({"type": "job.rejected", "count": rejected})
+        return events
+
+    def on_param_changed(self, name: str, old: Any) -> list[Event] | None:
+        new = self.p[name]
+        if name == "arrival_rate":
+            # Poisson arrivals have no memory: drawing the next gap afresh is exact.
+            self.next_arrival = self.now + self.rng.expovariate(new)
+        elif name in ("workers", "web_threads"):
+            workers = name == "workers"
+            if new > old:
+                return [self._grow(workers, new - old)]
+            if new < old:
+                return [self._shrink(workers, old - new)]
+        elif name == "request_timeout_s":
+            # Users already waiting longer than the new timeout give up now.
+            self._settle()
+            gave_up = 0
+            while self.backlog and self.backlog[0][0] + new <= self.now:
+                self.backlog.popleft()
+                gave_up += 1
+            self.timed_out += gave_up
+            self.resp_sum += gave_up * new
+            if gave_up:
+                return [{"type": "job.timed_out", "count": gave_up}]
+        return None
