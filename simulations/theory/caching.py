@@ -1,0 +1,268 @@
+"""Cache hit ratios: closed forms, approximations and the one-pass LRU curve.
+
+The closed forms hold for the independent reference model: every request is for
+key ``i`` with probability ``p_i``, independently of the others (the cache
+engine's workload: keys drawn from a Zipf law).
+
+``lru_curve`` is exact for any request stream: it computes, in one pass, the LRU
+hit ratio of every cache size at once, using Mattson's stack property (an LRU
+cache of size C hits exactly the requests whose stack distance is at most C).
+``hit_ratio_curve`` runs it on the engine's own workload; it is what the
+background "hit ratio for every cache size" job calls.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+MAX_CURVE_REQUESTS = 2_000_000  # bounds the job's memory (two int arrays) and time
+MAX_CURVE_KEYS = 1_000_000
+
+Progress = Callable[[int, int], object]
+
+
+class CurveError(ValueError):
+    """A bad argument of the curve functions, naming the field and its allowed values."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@lru_cache(maxsize=4)
+def _zipf_cdf(keys: int, s: float) -> array:
+    # The same arithmetic as simulations.engines.cache.zipf_cdf, so that the
+    # streams are the engine's, bit for bit (a test checks it); not imported, so
+    # that the theory package never loads the engines.
+    cdf = array("d", bytes(8 * keys))
+    total = 0.0
+    for i in range(keys):
+        total += 1.0 / (i + 1) ** s
+        cdf[i] = total
+    for i in range(keys):
+        cdf[i] /= total
+    cdf[keys - 1] = 1.0
+    return cdf
+
+
+@lru_cache(maxsize=16)
+def zipf_probabilities(keys: int, s: float) -> tuple[float, ...]:
+    """Return the popularity of keys 0..keys-1 under Zipf(s): p_i ∝ 1/(i+1)^s."""
+    weights = [1.0 / (i + 1) ** s for i in range(keys)]
+    total = math.fsum(weights)
+    return tuple(w / total for w in weights)
+
+
+def _characteristic_time(occupancy: Callable[[float], float], capacity: float) -> float:
+    """Return T with occupancy(T) = capacity, for an increasing occupancy."""
+    lo, hi = 0.0, 1.0
+    while occupancy(hi) < capacity:
+        hi *= 2.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if occupancy(mid) < capacity:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def che_hit_ratio(
+    probabilities: tuple[float, ...] | list[float], capacity: int
+) -> float:
+    """Return the LRU hit ratio by Che's approximation (independent requests).
+
+    The characteristic time T solves sum(1 - exp(-p_i T)) = capacity; a key is
+    in the cache with probability 1 - exp(-p_i T).
+    """
+    n = len(probabilities)
+    if capacity >= n:
+        return 1.0
+    if capacity <= 0:
+        return 0.0
+
+    def occupancy(t: float) -> float:
+        return math.fsum(-math.expm1(-p * t) for p in probabilities)
+
+    t = _characteristic_time(occupancy, capacity)
+    return math.fsum(p * -math.expm1(-p * t) for p in probabilities)
+
+
+def fifo_hit_ratio(
+    probabilities: tuple[float, ...] | list[float], capacity: int
+) -> float:
+    """Return the FIFO (and RANDOM) hit ratio by the characteristic-time approximation.
+
+    Under independent requests FIFO and RANDOM eviction have the same hit ratio
+    (Gelenbe, 1973). An entry stays a time of mean T whatever happens to it, so key
+    i is cached with probability p_i T / (1 + p_i T), with T chosen so that these
+    add up to the capacity (Dan and Towsley, 1990; Martina et al., 2014).
+    """
+    n = len(probabilities)
+    if capacity >= n:
+        return 1.0
+    if capacity <= 0:
+        return 0.0
+
+    def occupancy(t: float) -> float:
+        return math.fsum(p * t / (1.0 + p * t) for p in probabilities)
+
+    t = _characteristic_time(occupancy, capacity)
+    return math.fsum(p * (p * t / (1.0 + p * t)) for p in probabilities)
+
+
+def lfu_hit_ratio(
+    probabilities: tuple[float, ...] | list[float], capacity: int
+) -> float:
+    """Return the ideal LFU hit ratio: the sum of the ``capacity`` largest popularities."""
+    return math.fsum(sorted(probabilities, reverse=True)[:capacity])
+
+
+def ttl_hit_ratio(
+    probabilities: tuple[float, ...] | list[float], read_rate: float, ttl: float
+) -> float:
+    """Return the hit ratio of an unbounded cache whose entries expire ``ttl`` after a miss.
+
+    Key i is read as a Poisson stream of rate r_i = p_i * read_rate. After a miss
+    the entry lives ``ttl``; the reads meanwhile (r_i * ttl on average) are hits and
+    the first read after it is the next miss, so key i hits with probability
+    r_i ttl / (1 + r_i ttl). Exact for Poisson reads when nothing is evicted.
+    """
+    return math.fsum(
+        p * (p * read_rate * ttl) / (1.0 + p * read_rate * ttl) for p in probabilities
+    )
+
+
+def zipf_stream(keys: int, zipf_s: float, requests: int, seed: int) -> array:
+    """Return the keys a read-only cache engine with ``seed`` reads, in order.
+
+    The engine draws one uniform number for a read's key and one for the gap to
+    the next read (after one for the first gap), so the stream skips the gap
+    draws: a ``cache`` engine run with these ``keys``, ``zipf_s`` and ``seed``
+    reads exactly this sequence, whatever its read rate or policy, as long as it
+    has no writes and its policy is not ``random`` (which draws to evict).
+    """
+    _check_curve_args(keys, requests)
+    cdf = _zipf_cdf(keys, zipf_s)
+    last = keys - 1
+    rand = random.Random(seed).random
+    out = array("l", bytes(8 * requests))
+    rand()  # the engine's first gap
+    for i in range(requests):
+        key = bisect_right(cdf, rand())
+        out[i] = key if key < last else last
+        rand()  # the gap to the next read
+    return out
+
+
+def lru_curve(
+    stream: Sequence[int],
+    sizes: Sequence[int],
+    progress: Progress | None = None,
+    *,
+    warmup: int = 0,
+) -> list[float]:
+    """Return the LRU hit ratio of ``stream`` for every cache size in ``sizes``.
+
+    One pass, O(n log n) for n requests: a Fenwick tree marks, for every key seen
+    so far, the position of its last request. When a key comes back, the marks
+    after its previous position count the distinct keys requested since, which
+    plus one is its stack distance d; an LRU cache of C entries hits exactly the
+    requests with d <= C. The result equals simulating one LRU cache per size on
+    the same stream, exactly. Requests before ``warmup`` fill the stack but are
+    not counted. ``progress(done, total)`` is called about a hundred times and
+    once at the end; to cancel, raise from it (the exception propagates).
+    """
+    n = len(stream)
+    if any(size < 0 for size in sizes):
+        raise CurveError("sizes", "sizes must be cache sizes of 0 or more entries")
+    if not 0 <= warmup < max(n, 1):
+        raise CurveError(
+            "warmup", f"warmup must be from 0 to less than the {n} requests"
+        )
+    largest = min(max(sizes, default=0), n)  # no distance exceeds n
+    tree = array("l", bytes(8 * (n + 1)))  # Fenwick tree over positions 1..n
+    last_seen: dict[int, int] = {}
+    at_distance = array("l", bytes(8 * (largest + 2)))  # index largest+1: beyond
+    beyond = largest + 1
+    distinct = 0
+    every = max(1, n // 100)
+    for i in range(n):
+        if progress is not None and i % every == 0:
+            progress(i, n)
+        key = stream[i]
+        position = i + 1
+        previous = last_seen.get(key)
+        if previous is None:
+            distance = beyond  # a first request misses in every cache
+            distinct += 1
+        else:
+            marked = 0  # marks at positions <= previous
+            j = previous
+            while j:
+                marked += tree[j]
+                j &= j - 1
+            distance = distinct - marked + 1
+            if distance > beyond:
+                distance = beyond
+            j = previous
+            while j <= n:
+                tree[j] -= 1
+                j += j & -j
+        j = position
+        while j <= n:
+            tree[j] += 1
+            j += j & -j
+        last_seen[key] = position
+        if i >= warmup:
+            at_distance[distance] += 1
+    if progress is not None:
+        progress(n, n)
+    counted = n - warmup
+    hits_within = [0] * (largest + 1)
+    total = 0
+    for d in range(1, largest + 1):
+        total += at_distance[d]
+        hits_within[d] = total
+    return [
+        hits_within[min(size, largest)] / counted if counted else 0.0 for size in sizes
+    ]
+
+
+def hit_ratio_curve(
+    keys: int,
+    zipf_s: float,
+    requests: int,
+    seed: int,
+    sizes: Sequence[int],
+    progress: Progress | None = None,
+) -> list[float]:
+    """Return the LRU hit ratio for each cache size in ``sizes``, in one pass.
+
+    The requests are the first ``requests`` reads of a cache engine with these
+    ``keys``, ``zipf_s`` and ``seed`` (``zipf_stream``); every request counts,
+    the first (cold) ones included, so use many more requests than keys for a
+    steady-state figure. Work is O(requests log requests); ``requests`` is at most
+    MAX_CURVE_REQUESTS. ``progress(done, total)`` reports the requests processed
+    (about a hundred calls, the last with done == total); raise from it to cancel.
+    """
+    stream = zipf_stream(keys, zipf_s, requests, seed)
+    return lru_curve(stream, sizes, progress)
+
+
+def _check_curve_args(keys: int, requests: int) -> None:
+    if not 1 <= keys <= MAX_CURVE_KEYS:
+        raise CurveError(
+            "keys", f"keys must be an integer from 1 to {MAX_CURVE_KEYS}; got {keys!r}"
+        )
+    if not 1 <= requests <= MAX_CURVE_REQUESTS:
+        raise CurveError(
+            "requests",
+            f"requests must be an integer from 1 to {MAX_CURVE_REQUESTS}; got {requests!r}",
+        )
