@@ -1,0 +1,127 @@
+"""Distributed mode with real processes: Daphne, two Celery workers, Redis.
+
+A worker driving a run is killed with SIGKILL mid-run; the other worker takes the
+run over from its checkpoint and the viewer's frames go on, strictly increasing
+and never repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+
+from tests.stack import Process, Session, free_port, manage, wait_for_http
+
+pytestmark = [pytest.mark.distributed, pytest.mark.timeout(240)]
+
+REDIS_DB = 13  # this test's own Redis database, emptied before and after
+PG_DB = "scalelab_test_distributed"
+
+
+def _postgres_url() -> str | None:
+    """A fresh Postgres database when the local server is up, else None."""
+    base = "postgresql://postgres@127.0.0.1:5432"
+    try:
+        for sql in (f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)", f"CREATE DATABASE {PG_DB}"):
+            subprocess.run(["psql", f"{base}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True,
+                           capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{base}/{PG_DB}"
+
+
+@pytest.fixture
+def stack(tmp_path):
+    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail("Redis is not running on 127.0.0.1:6379 (`.ci/run` starts it)")
+    client.flushdb()
+    database = _postgres_url() or f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env = {**os.environ, "REDIS_URL": url, "DATABASE_URL": database, "SCALELAB_CHECKPOINT_S": "1",
+           "SCALELAB_LEASE_S": "3", "DJANGO_SETTINGS_MODULE": "scalelab.settings"}
+    manage(env, "migrate", "--noinput")
+    port = free_port()
+    procs = {
+        "web": Process([sys.executable, "manage.py", "serve", "--port", str(port)], env, tmp_path / "web.log"),
+    }
+    for name in ("w1", "w2"):
+        procs[name] = Process(
+            [sys.executable, "-m", "celery", "-A", "scalelab", "worker", "--pool", "threads", "--concurrency", "8",
+             "--hostname", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+            env, tmp_path / f"{name}.log",
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/", proc=procs["web"])
+        yield base, client, procs
+    finally:
+        for proc in procs.values():
+            proc.stop()
+        client.flushdb()
+        client.close()
+        if database.startswith("postgresql"):
+            subprocess.run(["psql", "postgresql://postgres@127.0.0.1:5432/postgres", "-qc",
+                            f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"], capture_output=True, timeout=30)
+
+
+async def watch(base, session, run_id, until, on_frame):
+    import websockets
+
+    url = base.replace("http", "ws") + f"/ws/runs/{run_id}/?after=0"
+    headers = {"Origin": base, "Cookie": f"sessionid={session.cookie('sessionid')}"}
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert hello["type"] == "hello" and hello["can_control"]
+        while time.monotonic() < until:
+            try:
+                message = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, until - time.monotonic())))
+            except TimeoutError:
+                break
+            if message["type"] == "frame":
+                await ws.send(json.dumps({"type": "seen", "seq": message["seq"]}))
+                if on_frame(message) == "stop":
+                    await ws.send(json.dumps({"type": "stop"}))
+                    return
+
+
+def test_a_run_survives_its_worker_being_killed(stack):
+    base, client, procs = stack
+    session = Session(base)
+    run_id = session.create_run("cache", read_rate=400)["id"]
+    frames: list[tuple[float, int]] = []
+    killed: dict[str, object] = {}
+
+    def on_frame(frame):
+        frames.append((time.monotonic(), frame["seq"]))
+        if len(frames) == 30 and not killed:
+            holder = client.get(f"sl:run:{run_id}:lease").decode()
+            pid = int(holder.split(":")[1])
+            victim = next(name for name, p in procs.items() if p.pid == pid)
+            procs[victim].kill()
+            killed.update(name=victim, pid=pid, at=time.monotonic(), seq=frame["seq"])
+        if killed and frame["seq"] >= killed["seq"] + 40:
+            return "stop"
+        return None
+
+    asyncio.run(watch(base, session, run_id, time.monotonic() + 60, on_frame))
+
+    assert killed, "no frames arrived before the kill"
+    seqs = [s for _, s in frames]
+    assert seqs == sorted(set(seqs)), "frame numbers must strictly increase with no repeats"
+    after = [(t, s) for t, s in frames if s > killed["seq"]]
+    assert len(after) >= 40, f"the run did not resume after its worker was killed:\n{procs['w1'].output()}"
+    gap = after[0][0] - killed["at"]
+    assert gap < 8.0, f"the run took {gap:.1f} s to resume"
+    holder = client.get(f"sl:run:{run_id}:lease")
+    survivor_pid = next(p.pid for name, p in procs.items() if name not in ("web", killed["name"]))
+    assert holder is None or int(holder.decode().split(":")[1]) == survivor_pid
