@@ -29,7 +29,9 @@ class Lesson(models.Model):
     body = models.TextField(help_text="Markdown.")
     engine = models.CharField(max_length=40, help_text="The simulation engine's kind.")
     preset = models.JSONField(default=dict, blank=True, help_text="Engine parameters.")
-    steps = models.JSONField(default=list, blank=True, help_text="Guided 'try this' steps.")
+    steps = models.JSONField(
+        default=list, blank=True, help_text="Guided 'try this' steps."
+    )
     published = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -27,7 +27,9 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")
+    raise ConfigError(
+        f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}"
+    )
 
 
 def env_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -37,9 +39,13 @@ def env_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer from {minimum} to {maximum}; got {raw!r}") from None
+        raise ConfigError(
+            f"{name} must be an integer from {minimum} to {maximum}; got {raw!r}"
+        ) from None
     if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} must be an integer from {minimum} to {maximum}; got {raw!r}")
+        raise ConfigError(
+            f"{name} must be an integer from {minimum} to {maximum}; got {raw!r}"
+        )
     return value
 
 
@@ -57,5 +63,7 @@ def env_url(name: str, schemes: tuple[str, ...], default: str = "") -> str:
         return ""
     scheme = urlparse(raw).scheme
     if scheme not in schemes:
-        raise ConfigError(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}; got {raw!r}")
+        raise ConfigError(
+            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}; got {raw!r}"
+        )
     return raw

@@ -28,7 +28,9 @@ REDIS_URL = env_url("REDIS_URL", ("redis", "rediss", "unix"))
 EMBEDDED = not REDIS_URL
 
 DATABASE_URL = env_url(
-    "DATABASE_URL", ("sqlite", "postgres", "postgresql"), f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    "DATABASE_URL",
+    ("sqlite", "postgres", "postgresql"),
+    f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
 )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -101,7 +103,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 _plotly = importlib.util.find_spec("plotly")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 if _plotly and _plotly.submodule_search_locations:
-    STATICFILES_DIRS.append(("plotly", Path(_plotly.submodule_search_locations[0]) / "package_data"))
+    STATICFILES_DIRS.append(
+        ("plotly", Path(_plotly.submodule_search_locations[0]) / "package_data")
+    )
 SERVESTATIC_USE_FINDERS = True
 SERVESTATIC_AUTOREFRESH = DEBUG
 
@@ -110,7 +114,12 @@ if EMBEDDED:
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
     SESSION_ENGINE = "django.contrib.sessions.backends.cache"
     CHANNEL_LAYERS = {
         "default": {
@@ -131,9 +140,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Runs: limits and pacing.
 SCALELAB = {
     "FRAME_HZ": env_int("SCALELAB_FRAME_HZ", 10, minimum=1, maximum=30),
-    "RUN_MAX_LIFE_S": env_int("SCALELAB_RUN_MAX_LIFE_S", 1800, minimum=10, maximum=86_400),
+    "RUN_MAX_LIFE_S": env_int(
+        "SCALELAB_RUN_MAX_LIFE_S", 1800, minimum=10, maximum=86_400
+    ),
     "RUN_IDLE_S": env_int("SCALELAB_RUN_IDLE_S", 60, minimum=5, maximum=3600),
-    "RUNS_PER_VISITOR": env_int("SCALELAB_RUNS_PER_VISITOR", 3, minimum=1, maximum=1000),
+    "RUNS_PER_VISITOR": env_int(
+        "SCALELAB_RUNS_PER_VISITOR", 3, minimum=1, maximum=1000
+    ),
     "REPLAY_FRAMES": env_int("SCALELAB_REPLAY_FRAMES", 300, minimum=10, maximum=10_000),
     "CHECKPOINT_S": env_int("SCALELAB_CHECKPOINT_S", 2, minimum=1, maximum=60),
     "LEASE_S": env_int("SCALELAB_LEASE_S", 3, minimum=2, maximum=60),

@@ -9,8 +9,13 @@ from django.core.checks import Error, Warning, register
 @register()
 def check_secret_key(app_configs, **kwargs):
     if not settings.DEBUG and settings.SECRET_KEY == settings.INSECURE_KEY:
-        return [Error("SECRET_KEY is the development key while DEBUG is off.",
-                      hint="Set SECRET_KEY to a long random value.", id="scalelab.E001")]
+        return [
+            Error(
+                "SECRET_KEY is the development key while DEBUG is off.",
+                hint="Set SECRET_KEY to a long random value.",
+                id="scalelab.E001",
+            )
+        ]
     return []
 
 
@@ -22,11 +27,22 @@ def check_engines(app_configs, **kwargs):
     for kind, engine in REGISTRY.items():
         for command in engine.commands:
             if not hasattr(engine, f"on_{command.name}"):
-                problems.append(Error(f"engine {kind!r} declares command {command.name!r} "
-                                      f"but has no on_{command.name} method.", id="simulations.E001"))
+                problems.append(
+                    Error(
+                        f"engine {kind!r} declares command {command.name!r} "
+                        f"but has no on_{command.name} method.",
+                        id="simulations.E001",
+                    )
+                )
         names = [m.name for m in engine.metric_specs]
         if len(set(names)) != len(names):
-            problems.append(Error(f"engine {kind!r} declares a metric twice.", id="simulations.E002"))
+            problems.append(
+                Error(
+                    f"engine {kind!r} declares a metric twice.", id="simulations.E002"
+                )
+            )
     if not REGISTRY:
-        problems.append(Warning("no simulation engines were found.", id="simulations.W001"))
+        problems.append(
+            Warning("no simulation engines were found.", id="simulations.W001")
+        )
     return problems

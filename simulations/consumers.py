@@ -65,13 +65,17 @@ class RunConsumer(AsyncWebsocketConsumer):
         self.status = run.status
         after = self._after()
         self.seen = after
-        await self.send(text_data=json.dumps({
-            "type": "hello",
-            "run": runs.run_status(run),
-            "can_control": self.can_control,
-            "engine": get_engine(run.kind).describe(),
-            "window": WINDOW,
-        }))
+        await self.send(
+            text_data=json.dumps(
+                {
+                    "type": "hello",
+                    "run": runs.run_status(run),
+                    "can_control": self.can_control,
+                    "engine": get_engine(run.kind).describe(),
+                    "window": WINDOW,
+                }
+            )
+        )
         await get_hub().join(self.run_id, self, after)
         self.joined = True
 
@@ -128,7 +132,11 @@ class RunConsumer(AsyncWebsocketConsumer):
         ref = None
         try:
             if text_data is None or len(text_data) > MAX_MESSAGE:
-                await self._error("message", f"messages must be JSON text of at most {MAX_MESSAGE} bytes", None)
+                await self._error(
+                    "message",
+                    f"messages must be JSON text of at most {MAX_MESSAGE} bytes",
+                    None,
+                )
                 return
             try:
                 message = json.loads(text_data)
@@ -142,14 +150,18 @@ class RunConsumer(AsyncWebsocketConsumer):
             await self._handle(message, ref)
         except Exception:
             log.exception("run %s: message could not be handled", self.run_id)
-            await self._error("message", "the server could not handle this message", ref)
+            await self._error(
+                "message", "the server could not handle this message", ref
+            )
 
     async def _handle(self, message, ref) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "seen":
             seq = message.get("seq")
             if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-                await self._error("seq", "seen needs seq, the number of the last frame received", ref)
+                await self._error(
+                    "seq", "seen needs seq, the number of the last frame received", ref
+                )
                 return
             self.seen = max(self.seen, seq)
             if self.held and self.held[0] - self.seen <= WINDOW // 2:
@@ -165,24 +177,38 @@ class RunConsumer(AsyncWebsocketConsumer):
             await self._error(exc.field, exc.message, ref)
             return
         if not self.can_control:
-            await self._error("type", "only the run's owner can control it; you are watching", ref)
+            await self._error(
+                "type", "only the run's owner can control it; you are watching", ref
+            )
             return
         if self.status not in runs.LIVE:
-            await self._error("run", f"the run has ended ({self.status}); start a new one", ref)
+            await self._error(
+                "run", f"the run has ended ({self.status}); start a new one", ref
+            )
             return
         if not self._take_token():
-            await self._error("type", f"too many controls: at most {CONTROLS_PER_S} a second", ref)
+            await self._error(
+                "type", f"too many controls: at most {CONTROLS_PER_S} a second", ref
+            )
             return
         try:
             await get_transport().apush_control(self.run_id, control)
         except TRANSIENT_ERRORS:
-            await self._error("run", "the run cannot be reached just now; try again in a moment", ref)
+            await self._error(
+                "run", "the run cannot be reached just now; try again in a moment", ref
+            )
             return
-        await self.send(text_data=json.dumps({"type": "accepted", "ref": ref, "action": control["type"]}))
+        await self.send(
+            text_data=json.dumps(
+                {"type": "accepted", "ref": ref, "action": control["type"]}
+            )
+        )
 
     def _take_token(self) -> bool:
         now = time.monotonic()
-        self.tokens = min(CONTROLS_PER_S, self.tokens + (now - self.refill_at) * CONTROLS_PER_S)
+        self.tokens = min(
+            CONTROLS_PER_S, self.tokens + (now - self.refill_at) * CONTROLS_PER_S
+        )
         self.refill_at = now
         if self.tokens < 1:
             return False
@@ -190,4 +216,8 @@ class RunConsumer(AsyncWebsocketConsumer):
         return True
 
     async def _error(self, field: str, message: str, ref) -> None:
-        await self.send(text_data=json.dumps({"type": "error", "ref": ref, "field": field, "message": message}))
+        await self.send(
+            text_data=json.dumps(
+                {"type": "error", "ref": ref, "field": field, "message": message}
+            )
+        )

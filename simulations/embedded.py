@@ -36,10 +36,18 @@ class EmbeddedWorker:
     def start(self, timeout: float = 20.0, supervise: bool = True) -> EmbeddedWorker:
         tasks.STOPPING.clear()
         self.worker = _Worker(
-            app=app, concurrency=self.concurrency, pool="threads", hostname="embedded@scalelab",
-            without_heartbeat=True, without_mingle=True, without_gossip=True, loglevel="WARNING",
+            app=app,
+            concurrency=self.concurrency,
+            pool="threads",
+            hostname="embedded@scalelab",
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+            loglevel="WARNING",
         )
-        self.thread = threading.Thread(target=self.worker.start, name="scalelab-worker", daemon=True)
+        self.thread = threading.Thread(
+            target=self.worker.start, name="scalelab-worker", daemon=True
+        )
         self.thread.start()
         if not self.worker.started.wait(timeout):
             raise RuntimeError("the embedded worker did not start")

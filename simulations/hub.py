@@ -10,11 +10,19 @@ crosses from the worker once per process, not once per viewer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from typing import Protocol
 
-from .transport import TRANSIENT_ERRORS, MemoryTransport, RedisTransport, Transport, _parse_id, get_transport
+from .transport import (
+    TRANSIENT_ERRORS,
+    MemoryTransport,
+    RedisTransport,
+    Transport,
+    _parse_id,
+    get_transport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +59,9 @@ class Hub:
                 viewer.deliver(seq, sub, text)
         if isinstance(self.transport, RedisTransport):
             if run_id not in self.cursors:
-                self.cursors[run_id] = (entries[-1][0], entries[-1][1]) if entries else (after, 0)
+                self.cursors[run_id] = (
+                    (entries[-1][0], entries[-1][1]) if entries else (after, 0)
+                )
             if self.reader is None or self.reader.done():
                 self.reader = self.loop.create_task(self._read_redis())
         await self.transport.aviewer(run_id, viewer.viewer_id, True)
@@ -66,10 +76,10 @@ class Hub:
             self.cursors.pop(run_id, None)
             if isinstance(self.transport, MemoryTransport):
                 self.transport.unlisten(run_id, self.loop, self.dispatch)
-        try:
+        with contextlib.suppress(
+            *TRANSIENT_ERRORS
+        ):  # a stale presence expires by itself
             await self.transport.aviewer(run_id, viewer.viewer_id, False)
-        except TRANSIENT_ERRORS:
-            pass  # its presence expires by itself
 
     def dispatch(self, run_id: str, seq: int, sub: int, text: str) -> None:
         for viewer in list(self.viewers.get(run_id, {}).values()):
@@ -81,7 +91,10 @@ class Hub:
         client = transport.aclient()
         backoff = 0.2
         while self.cursors:
-            streams = {transport.key(r, "frames"): f"{c[0]}-{c[1]}" for r, c in self.cursors.items()}
+            streams = {
+                transport.key(r, "frames"): f"{c[0]}-{c[1]}"
+                for r, c in self.cursors.items()
+            }
             try:
                 reply = await client.xread(streams, block=100, count=200)
             except TRANSIENT_ERRORS as exc:
@@ -110,7 +123,9 @@ class Hub:
                         break
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def get_hub() -> Hub:

@@ -19,10 +19,16 @@ class Run(models.Model):
     kind = models.CharField(max_length=40)
     params = models.JSONField(default=dict)
     seed = models.BigIntegerField(default=0)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.RUNNING
+    )
     speed = models.FloatField(default=1.0)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="runs"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="runs",
     )
     visitor = models.CharField(max_length=64, blank=True, db_index=True)
     lesson = models.CharField(max_length=100, blank=True)

@@ -68,20 +68,29 @@ def run_create(
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        raise EngineError("params", "params must be an object of parameter names and values")
+        raise EngineError(
+            "params", "params must be an object of parameter names and values"
+        )
     values = engine.validate_params(params)
     if seed is None:
         seed = secrets.randbelow(MAX_SEED)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise EngineError("seed", f"seed must be an integer from 0 to {MAX_SEED}; got {seed!r}")
+        raise EngineError(
+            "seed", f"seed must be an integer from 0 to {MAX_SEED}; got {seed!r}"
+        )
     quota = limits()["RUNS_PER_VISITOR"]
     with transaction.atomic():
         if live_runs_of(owner, visitor).count() >= quota:
             raise QuotaError(
-                "runs", f"at most {quota} live runs per visitor: stop one of yours to start another"
+                "runs",
+                f"at most {quota} live runs per visitor: stop one of yours to start another",
             )
         run = Run.objects.create(
-            kind=kind, params=values, seed=seed, visitor=visitor, lesson=lesson[:100],
+            kind=kind,
+            params=values,
+            seed=seed,
+            visitor=visitor,
+            lesson=lesson[:100],
             owner=owner if owner is not None and owner.is_authenticated else None,
         )
         transaction.on_commit(lambda: dispatch(str(run.id)))
@@ -138,27 +147,45 @@ def control_parse(kind: str, message: Any) -> dict[str, Any]:
     engine = get_engine(kind)
     if action == "speed":
         value = message.get("value")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) not in SPEEDS:
-            raise EngineError("value", "speed must be one of " + ", ".join(f"{s:g}" for s in SPEEDS))
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or float(value) not in SPEEDS
+        ):
+            raise EngineError(
+                "value", "speed must be one of " + ", ".join(f"{s:g}" for s in SPEEDS)
+            )
         return {"type": "speed", "value": float(value)}
     if action == "set":
         name = message.get("name")
         if not isinstance(name, str):
             raise EngineError("name", "set needs the name of a parameter")
         param = engine.param(name)
-        return {"type": "set", "name": name, "value": param.coerce(message.get("value"))}
+        return {
+            "type": "set",
+            "name": name,
+            "value": param.coerce(message.get("value")),
+        }
     if action == "command":
         name = message.get("name")
         if not isinstance(name, str):
             raise EngineError("name", "command needs the name of a command")
         args = message.get("args") or {}
         if not isinstance(args, dict):
-            raise EngineError("args", "args must be an object of argument names and values")
-        return {"type": "command", "name": name, "args": engine.command(name).coerce_args(args)}
+            raise EngineError(
+                "args", "args must be an object of argument names and values"
+            )
+        return {
+            "type": "command",
+            "name": name,
+            "args": engine.command(name).coerce_args(args),
+        }
     return {"type": action}
 
 
-def control_send(run_id: str, control: dict[str, Any], transport: Transport | None = None) -> None:
+def control_send(
+    run_id: str, control: dict[str, Any], transport: Transport | None = None
+) -> None:
     (transport or get_transport()).push_control(run_id, control)
 
 
@@ -198,8 +225,13 @@ class Clock:
 class RunDriver:
     """Advance one run in real time while this process holds its lease."""
 
-    def __init__(self, run_id: str, transport: Transport | None = None, clock: Clock | None = None,
-                 stopping: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.run_id = str(run_id)
         self.transport = transport or get_transport()
         self.clock = clock or Clock()
@@ -257,7 +289,9 @@ class RunDriver:
             try:
                 return self._pace()
             except TRANSIENT_ERRORS as exc:
-                log.warning("run %s: transport unavailable (%s); retrying", self.run_id, exc)
+                log.warning(
+                    "run %s: transport unavailable (%s); retrying", self.run_id, exc
+                )
                 if self.stopping.wait(0.5):
                     return "worker stopping"
 
@@ -299,7 +333,9 @@ class RunDriver:
             if delay > 0:
                 clock.sleep(delay)
             elif delay < -1.0:
-                next_tick = clock.monotonic()  # far behind (a stall): skip, do not burst
+                next_tick = (
+                    clock.monotonic()
+                )  # far behind (a stall): skip, do not burst
 
     def _frame(self) -> None:
         events = self.engine.advance(self.speed * self.period)
@@ -307,7 +343,9 @@ class RunDriver:
         self.sub = 0
         if len(events) > EVENTS_PER_FRAME:
             dropped = len(events) - EVENTS_PER_FRAME
-            events = events[:EVENTS_PER_FRAME] + [{"type": "events.truncated", "count": dropped}]
+            events = events[:EVENTS_PER_FRAME] + [
+                {"type": "events.truncated", "count": dropped}
+            ]
         if self.seq <= self.published:
             return
         frame = {
@@ -319,12 +357,21 @@ class RunDriver:
             "speed": self.speed,
             "ts": time.time(),
         }
-        self.transport.publish(self.run_id, self.seq, 0, json.dumps(frame, separators=(",", ":")))
+        self.transport.publish(
+            self.run_id, self.seq, 0, json.dumps(frame, separators=(",", ":"))
+        )
 
     def _status(self, status: str, **extra: Any) -> None:
         self.sub += 1
-        message = {"type": "status", "seq": self.seq, "sub": self.sub, "status": status, "speed": self.speed,
-                   "t": round(self.engine.now, 6), **extra}
+        message = {
+            "type": "status",
+            "seq": self.seq,
+            "sub": self.sub,
+            "status": status,
+            "speed": self.speed,
+            "t": round(self.engine.now, 6),
+            **extra,
+        }
         self.transport.publish(self.run_id, self.seq, self.sub, json.dumps(message))
 
     def _apply_controls(self, controls: list[dict[str, Any]]) -> bool:
@@ -333,7 +380,9 @@ class RunDriver:
             try:
                 control = control_parse(self.run.kind, control)
             except EngineError as exc:  # checked at the door; this is a second line
-                log.warning("run %s: dropped invalid control %r: %s", self.run_id, control, exc)
+                log.warning(
+                    "run %s: dropped invalid control %r: %s", self.run_id, control, exc
+                )
                 continue
             action = control["type"]
             if action == "pause" and not self.paused:
@@ -349,15 +398,25 @@ class RunDriver:
                 try:
                     events = self.engine.set_param(control["name"], control["value"])
                 except EngineError as exc:
-                    self._status(self._state(), error={"field": exc.field, "message": exc.message})
+                    self._status(
+                        self._state(),
+                        error={"field": exc.field, "message": exc.message},
+                    )
                     continue
                 self.params = dict(self.engine.p)
-                self._status(self._state(), changed={control["name"]: control["value"]}, events=events)
+                self._status(
+                    self._state(),
+                    changed={control["name"]: control["value"]},
+                    events=events,
+                )
             elif action == "command":
                 try:
                     events = self.engine.apply(control["name"], control["args"])
                 except EngineError as exc:
-                    self._status(self._state(), error={"field": exc.field, "message": exc.message})
+                    self._status(
+                        self._state(),
+                        error={"field": exc.field, "message": exc.message},
+                    )
                     continue
                 self.params = dict(self.engine.p)
                 self._status(self._state(), command=control["name"], events=events)
@@ -383,7 +442,10 @@ class RunDriver:
             return "idle"
         age = (timezone.now() - self.run.created_at).total_seconds()
         if age >= self.max_life_s:
-            self._end(Run.Status.STOPPED, f"reached the maximum run life of {self.max_life_s:g} s")
+            self._end(
+                Run.Status.STOPPED,
+                f"reached the maximum run life of {self.max_life_s:g} s",
+            )
             return "expired"
         return None
 
@@ -397,8 +459,14 @@ class RunDriver:
         }
         status = fields.pop("status", self._state())
         Run.objects.filter(id=self.run_id, status__in=LIVE).update(
-            checkpoint=seal(state), checkpoint_seq=self.seq, checkpoint_at=timezone.now(),
-            last_seq=self.seq, speed=self.speed, params=self.params, status=status, **fields,
+            checkpoint=seal(state),
+            checkpoint_seq=self.seq,
+            checkpoint_at=timezone.now(),
+            last_seq=self.seq,
+            speed=self.speed,
+            params=self.params,
+            status=status,
+            **fields,
         )
 
     def _end(self, status: str, reason: str) -> None:
@@ -417,7 +485,9 @@ def supervise_once(transport: Transport | None = None) -> list[str]:
     the broker redelivering a lost task.
     """
     transport = transport or get_transport()
-    ids = [str(i) for i in Run.objects.filter(status__in=LIVE).values_list("id", flat=True)]
+    ids = [
+        str(i) for i in Run.objects.filter(status__in=LIVE).values_list("id", flat=True)
+    ]
     orphans = [r for r, held in transport.leased(ids).items() if not held]
     started = []
     for run_id in orphans:

@@ -29,7 +29,10 @@ try:
     from redis.exceptions import TimeoutError as _RedisTimeoutError
 
     TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-        _RedisConnectionError, _RedisTimeoutError, ConnectionError, TimeoutError,
+        _RedisConnectionError,
+        _RedisTimeoutError,
+        ConnectionError,
+        TimeoutError,
     )
 except ImportError:  # pragma: no cover - redis is a requirement
     TRANSIENT_ERRORS = (ConnectionError, TimeoutError)
@@ -95,11 +98,15 @@ class MemoryTransport(Transport):
                 self.unlisten(run_id, loop, deliver)
         return True
 
-    def listen(self, run_id: str, loop: asyncio.AbstractEventLoop, deliver: Deliver) -> None:
+    def listen(
+        self, run_id: str, loop: asyncio.AbstractEventLoop, deliver: Deliver
+    ) -> None:
         with self.lock:
             self.listeners.setdefault(run_id, set()).add((loop, deliver))
 
-    def unlisten(self, run_id: str, loop: asyncio.AbstractEventLoop, deliver: Deliver) -> None:
+    def unlisten(
+        self, run_id: str, loop: asyncio.AbstractEventLoop, deliver: Deliver
+    ) -> None:
         with self.lock:
             self.listeners.get(run_id, set()).discard((loop, deliver))
 
@@ -220,8 +227,9 @@ class RedisTransport(Transport):
         self.url = url
         self.replay_size = replay
         self.prefix = prefix
-        self.sync = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2,
-                                         health_check_interval=15)
+        self.sync = redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15
+        )
         self._renew = self.sync.register_script(_LEASE_RENEW)
         self._release = self.sync.register_script(_LEASE_RELEASE)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
@@ -239,7 +247,10 @@ class RedisTransport(Transport):
         client = self._async.get(loop)
         if client is None:
             client = redis.asyncio.Redis.from_url(
-                self.url, max_connections=2000, socket_connect_timeout=2, health_check_interval=15
+                self.url,
+                max_connections=2000,
+                socket_connect_timeout=2,
+                health_check_interval=15,
             )
             self._async[loop] = client
         return client
@@ -250,7 +261,13 @@ class RedisTransport(Transport):
         key = self.key(run_id, "frames")
         try:
             pipe = self.sync.pipeline(transaction=False)
-            pipe.xadd(key, {"m": text}, id=f"{seq}-{sub}", maxlen=self.replay_size, approximate=True)
+            pipe.xadd(
+                key,
+                {"m": text},
+                id=f"{seq}-{sub}",
+                maxlen=self.replay_size,
+                approximate=True,
+            )
             pipe.expire(key, 3600)
             pipe.execute()
         except redis.ResponseError as exc:
@@ -273,10 +290,14 @@ class RedisTransport(Transport):
         return [json.loads(item) for item in raw or ()]
 
     def acquire(self, run_id: str, token: str, ttl: float) -> bool:
-        return bool(self.sync.set(self.key(run_id, "lease"), token, nx=True, px=int(ttl * 1000)))
+        return bool(
+            self.sync.set(self.key(run_id, "lease"), token, nx=True, px=int(ttl * 1000))
+        )
 
     def renew(self, run_id: str, token: str, ttl: float) -> bool:
-        return bool(self._renew(keys=[self.key(run_id, "lease")], args=[token, int(ttl * 1000)]))
+        return bool(
+            self._renew(keys=[self.key(run_id, "lease")], args=[token, int(ttl * 1000)])
+        )
 
     def release(self, run_id: str, token: str) -> None:
         self._release(keys=[self.key(run_id, "lease")], args=[token])
@@ -290,7 +311,11 @@ class RedisTransport(Transport):
         return {r: bool(v) for r, v in zip(run_ids, pipe.execute())}
 
     def claim_dispatch(self, run_id: str, ttl: float) -> bool:
-        return bool(self.sync.set(self.key(run_id, "dispatch"), "1", nx=True, px=int(ttl * 1000)))
+        return bool(
+            self.sync.set(
+                self.key(run_id, "dispatch"), "1", nx=True, px=int(ttl * 1000)
+            )
+        )
 
     def viewers(self, run_id: str) -> int:
         key = self.key(run_id, "viewers")
@@ -320,7 +345,11 @@ class RedisTransport(Transport):
 
     async def aviewer_count(self, run_id: str) -> int:
         client = self.aclient()
-        return int(await client.zcount(self.key(run_id, "viewers"), time.time() - VIEWER_TTL, "+inf"))
+        return int(
+            await client.zcount(
+                self.key(run_id, "viewers"), time.time() - VIEWER_TTL, "+inf"
+            )
+        )
 
     async def areplay(self, run_id: str, after: int) -> tuple[list[Entry], bool]:
         raw = await self.aclient().xrange(self.key(run_id, "frames"))

@@ -38,19 +38,29 @@ def run_create_view(request):
         return _errors(400, body="the request body must be a JSON object")
     unknown = sorted(set(body) - {"kind", "params", "seed", "lesson"})
     if unknown:
-        return _errors(400, **{unknown[0]: "unknown field; fields: kind, params, seed, lesson"})
+        return _errors(
+            400, **{unknown[0]: "unknown field; fields: kind, params, seed, lesson"}
+        )
     lesson = body.get("lesson") or ""
     if not isinstance(lesson, str):
         return _errors(400, lesson="lesson must be a lesson's slug")
     try:
         run = runs.run_create(
-            kind=body.get("kind"), params=body.get("params"), seed=body.get("seed"),
-            owner=request.user, visitor=visitor_id(request), lesson=lesson,
+            kind=body.get("kind"),
+            params=body.get("params"),
+            seed=body.get("seed"),
+            owner=request.user,
+            visitor=visitor_id(request),
+            lesson=lesson,
         )
     except runs.QuotaError as exc:
         return _errors(429, **{exc.field: exc.message})
     except EngineError as exc:
-        field = exc.field if exc.field in ("kind", "seed", "params") else f"params.{exc.field}"
+        field = (
+            exc.field
+            if exc.field in ("kind", "seed", "params")
+            else f"params.{exc.field}"
+        )
         return _errors(400, **{field: exc.message})
     return JsonResponse(runs.run_status(run), status=201)
 
@@ -63,7 +73,9 @@ def run_detail_view(request, run_id):
         raise Http404("no such run") from None
     run = get_object_or_404(Run, id=run_id)
     data = runs.run_status(run)
-    data["can_control"] = runs.can_control(run, request.user, request.session.get("visitor", ""))
+    data["can_control"] = runs.can_control(
+        run, request.user, request.session.get("visitor", "")
+    )
     return JsonResponse(data)
 
 
@@ -86,4 +98,8 @@ def sandbox(request, kind):
     except EngineError:
         raise Http404("no such engine") from None
     visitor_id(request)
-    return render(request, "simulations/sandbox.html", {"engine": engine, "describe": engine.describe()})
+    return render(
+        request,
+        "simulations/sandbox.html",
+        {"engine": engine, "describe": engine.describe()},
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import json
 import os
@@ -23,8 +24,14 @@ def free_port() -> int:
 
 
 def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=180)
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
 
 
 class Process:
@@ -33,18 +40,22 @@ class Process:
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
         self.handle = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -79,7 +90,9 @@ class Session:
     def __init__(self, base: str) -> None:
         self.base = base
         self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar)
+        )
         self.opener.open(f"{base}/sandbox/cache/", timeout=10).read()
 
     def cookie(self, name: str) -> str:
@@ -87,9 +100,14 @@ class Session:
 
     def create_run(self, kind: str = "cache", **params) -> dict:
         request = urllib.request.Request(
-            f"{self.base}/api/runs/", data=json.dumps({"kind": kind, "params": params}).encode(),
-            headers={"Content-Type": "application/json", "X-CSRFToken": self.cookie("csrftoken"),
-                     "Origin": self.base, "Referer": f"{self.base}/"},
+            f"{self.base}/api/runs/",
+            data=json.dumps({"kind": kind, "params": params}).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "X-CSRFToken": self.cookie("csrftoken"),
+                "Origin": self.base,
+                "Referer": f"{self.base}/",
+            },
         )
         with self.opener.open(request, timeout=10) as response:
             return json.loads(response.read())

@@ -29,9 +29,16 @@ def _postgres_url() -> str | None:
     """A fresh Postgres database when the local server is up, else None."""
     base = "postgresql://postgres@127.0.0.1:5432"
     try:
-        for sql in (f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)", f"CREATE DATABASE {PG_DB}"):
-            subprocess.run(["psql", f"{base}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True,
-                           capture_output=True, timeout=30)
+        for sql in (
+            f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)",
+            f"CREATE DATABASE {PG_DB}",
+        ):
+            subprocess.run(
+                ["psql", f"{base}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{base}/{PG_DB}"
@@ -47,18 +54,45 @@ def stack(tmp_path):
         pytest.fail("Redis is not running on 127.0.0.1:6379 (`.ci/run` starts it)")
     client.flushdb()
     database = _postgres_url() or f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    env = {**os.environ, "REDIS_URL": url, "DATABASE_URL": database, "SCALELAB_CHECKPOINT_S": "1",
-           "SCALELAB_LEASE_S": "3", "DJANGO_SETTINGS_MODULE": "scalelab.settings"}
+    env = {
+        **os.environ,
+        "REDIS_URL": url,
+        "DATABASE_URL": database,
+        "SCALELAB_CHECKPOINT_S": "1",
+        "SCALELAB_LEASE_S": "3",
+        "DJANGO_SETTINGS_MODULE": "scalelab.settings",
+    }
     manage(env, "migrate", "--noinput")
     port = free_port()
     procs = {
-        "web": Process([sys.executable, "manage.py", "serve", "--port", str(port)], env, tmp_path / "web.log"),
+        "web": Process(
+            [sys.executable, "manage.py", "serve", "--port", str(port)],
+            env,
+            tmp_path / "web.log",
+        ),
     }
     for name in ("w1", "w2"):
         procs[name] = Process(
-            [sys.executable, "-m", "celery", "-A", "scalelab", "worker", "--pool", "threads", "--concurrency", "8",
-             "--hostname", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-            env, tmp_path / f"{name}.log",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "scalelab",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "8",
+                "--hostname",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env,
+            tmp_path / f"{name}.log",
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -70,8 +104,16 @@ def stack(tmp_path):
         client.flushdb()
         client.close()
         if database.startswith("postgresql"):
-            subprocess.run(["psql", "postgresql://postgres@127.0.0.1:5432/postgres", "-qc",
-                            f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"], capture_output=True, timeout=30)
+            subprocess.run(
+                [
+                    "psql",
+                    "postgresql://postgres@127.0.0.1:5432/postgres",
+                    "-qc",
+                    f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)",
+                ],
+                capture_output=True,
+                timeout=30,
+            )
 
 
 async def watch(base, session, run_id, until, on_frame):
@@ -84,7 +126,11 @@ async def watch(base, session, run_id, until, on_frame):
         assert hello["type"] == "hello" and hello["can_control"]
         while time.monotonic() < until:
             try:
-                message = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, until - time.monotonic())))
+                message = json.loads(
+                    await asyncio.wait_for(
+                        ws.recv(), max(0.1, until - time.monotonic())
+                    )
+                )
             except TimeoutError:
                 break
             if message["type"] == "frame":
@@ -117,11 +163,17 @@ def test_a_run_survives_its_worker_being_killed(stack):
 
     assert killed, "no frames arrived before the kill"
     seqs = [s for _, s in frames]
-    assert seqs == sorted(set(seqs)), "frame numbers must strictly increase with no repeats"
+    assert seqs == sorted(set(seqs)), (
+        "frame numbers must strictly increase with no repeats"
+    )
     after = [(t, s) for t, s in frames if s > killed["seq"]]
-    assert len(after) >= 40, f"the run did not resume after its worker was killed:\n{procs['w1'].output()}"
+    assert len(after) >= 40, (
+        f"the run did not resume after its worker was killed:\n{procs['w1'].output()}"
+    )
     gap = after[0][0] - killed["at"]
     assert gap < 8.0, f"the run took {gap:.1f} s to resume"
     holder = client.get(f"sl:run:{run_id}:lease")
-    survivor_pid = next(p.pid for name, p in procs.items() if name not in ("web", killed["name"]))
+    survivor_pid = next(
+        p.pid for name, p in procs.items() if name not in ("web", killed["name"])
+    )
     assert holder is None or int(holder.decode().split(":")[1]) == survivor_pid

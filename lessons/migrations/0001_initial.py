@@ -5,43 +5,79 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Module',
+            name="Module",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('title', models.CharField(max_length=120)),
-                ('order', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("title", models.CharField(max_length=120)),
+                ("order", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'ordering': ['order', 'slug'],
+                "ordering": ["order", "slug"],
             },
         ),
         migrations.CreateModel(
-            name='Lesson',
+            name="Lesson",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('order', models.PositiveIntegerField(default=0)),
-                ('summary', models.CharField(blank=True, max_length=300)),
-                ('body', models.TextField(help_text='Markdown.')),
-                ('engine', models.CharField(help_text="The simulation engine's kind.", max_length=40)),
-                ('preset', models.JSONField(blank=True, default=dict, help_text='Engine parameters.')),
-                ('steps', models.JSONField(blank=True, default=list, help_text="Guided 'try this' steps.")),
-                ('published', models.BooleanField(default=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('module', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lessons', to='lessons.module')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("title", models.CharField(max_length=200)),
+                ("order", models.PositiveIntegerField(default=0)),
+                ("summary", models.CharField(blank=True, max_length=300)),
+                ("body", models.TextField(help_text="Markdown.")),
+                (
+                    "engine",
+                    models.CharField(
+                        help_text="The simulation engine's kind.", max_length=40
+                    ),
+                ),
+                (
+                    "preset",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Engine parameters."
+                    ),
+                ),
+                (
+                    "steps",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Guided 'try this' steps."
+                    ),
+                ),
+                ("published", models.BooleanField(default=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "module",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="lessons",
+                        to="lessons.module",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['module__order', 'order', 'slug'],
+                "ordering": ["module__order", "order", "slug"],
             },
         ),
     ]

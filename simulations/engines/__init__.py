@@ -38,7 +38,9 @@ def get_engine(kind: str) -> type[Engine]:
         return REGISTRY[kind]
     except KeyError:
         allowed = ", ".join(sorted(REGISTRY))
-        raise EngineError("kind", f"unknown engine kind {kind!r}; kinds: {allowed}") from None
+        raise EngineError(
+            "kind", f"unknown engine kind {kind!r}; kinds: {allowed}"
+        ) from None
 
 
 def kinds() -> list[str]:

@@ -82,7 +82,9 @@ class Param:
 
     def coerce(self, value: Any) -> Any:
         """Return ``value`` converted to this parameter's type, or raise ParamError."""
-        bad = ParamError(self.name, f"{self.name} must be {self.allowed()}; got {value!r}")
+        bad = ParamError(
+            self.name, f"{self.name} must be {self.allowed()}; got {value!r}"
+        )
         if self.type == "choice":
             if isinstance(value, str) and value in self.choices:
                 return value
@@ -104,7 +106,11 @@ class Param:
                         raise bad
                     number: float = int(value)
                 else:
-                    number = int(str(value).strip()) if isinstance(value, str) else int(value)
+                    number = (
+                        int(str(value).strip())
+                        if isinstance(value, str)
+                        else int(value)
+                    )
             else:
                 number = float(value)
         except (TypeError, ValueError, OverflowError):
@@ -157,9 +163,13 @@ class Command:
         out = {}
         for arg in self.args:
             try:
-                out[arg.name] = arg.coerce(raw[arg.name]) if arg.name in raw else arg.default
+                out[arg.name] = (
+                    arg.coerce(raw[arg.name]) if arg.name in raw else arg.default
+                )
             except ParamError as exc:
-                raise CommandError(f"{self.name}.{arg.name}", f"{self.name}: {exc.message}") from None
+                raise CommandError(
+                    f"{self.name}.{arg.name}", f"{self.name}: {exc.message}"
+                ) from None
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -293,7 +303,9 @@ class Engine:
             if p.name == name:
                 return p
         allowed = ", ".join(p.name for p in cls.params) or "none"
-        raise ParamError(name, f"{cls.kind} has no parameter {name!r}; its parameters: {allowed}")
+        raise ParamError(
+            name, f"{cls.kind} has no parameter {name!r}; its parameters: {allowed}"
+        )
 
     @classmethod
     def command(cls, name: str) -> Command:
@@ -301,7 +313,9 @@ class Engine:
             if c.name == name:
                 return c
         allowed = ", ".join(c.name for c in cls.commands) or "none"
-        raise CommandError(name, f"{cls.kind} has no command {name!r}; its commands: {allowed}")
+        raise CommandError(
+            name, f"{cls.kind} has no command {name!r}; its commands: {allowed}"
+        )
 
     @classmethod
     def validate_params(cls, raw: Mapping[str, Any]) -> dict[str, Any]:

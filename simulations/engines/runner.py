@@ -22,24 +22,34 @@ def parse_step(spec: str, engine: type[Engine]) -> Step:
     """Parse ``SECONDS:COMMAND[:ARG=VALUE,...]`` and check it against ``engine``."""
     parts = spec.split(":", 2)
     if len(parts) < 2 or not parts[1]:
-        raise CommandError("at", f"--at takes SECONDS:COMMAND[:ARG=VALUE,...]; got {spec!r}")
+        raise CommandError(
+            "at", f"--at takes SECONDS:COMMAND[:ARG=VALUE,...]; got {spec!r}"
+        )
     try:
         at = float(parts[0])
     except ValueError:
-        raise CommandError("at", f"--at time must be a number of seconds; got {parts[0]!r}") from None
+        raise CommandError(
+            "at", f"--at time must be a number of seconds; got {parts[0]!r}"
+        ) from None
     if not at >= 0:
-        raise CommandError("at", f"--at time must be 0 or more seconds; got {parts[0]!r}")
+        raise CommandError(
+            "at", f"--at time must be 0 or more seconds; got {parts[0]!r}"
+        )
     args: dict[str, str] = {}
     if len(parts) == 3 and parts[2]:
         for pair in parts[2].split(","):
             name, sep, value = pair.partition("=")
             if not sep or not name:
-                raise CommandError("at", f"command arguments take ARG=VALUE; got {pair!r}")
+                raise CommandError(
+                    "at", f"command arguments take ARG=VALUE; got {pair!r}"
+                )
             args[name.strip()] = value.strip()
     return make_step(engine, at, parts[1].strip(), args)
 
 
-def make_step(engine: type[Engine], at: float, command: str, args: Mapping[str, Any]) -> Step:
+def make_step(
+    engine: type[Engine], at: float, command: str, args: Mapping[str, Any]
+) -> Step:
     """Return a validated Step (arguments coerced to their declared types)."""
     values = engine.command(command).coerce_args(args)
     return Step(at=float(at), command=command, args=values)
@@ -80,11 +90,14 @@ def run_headless(
     warm-up is carried out before the statistics are reset.
     """
     if not duration > 0:
-        raise EngineError("duration", f"duration must be more than 0 seconds; got {duration!r}")
+        raise EngineError(
+            "duration", f"duration must be more than 0 seconds; got {duration!r}"
+        )
     warmup = duration / 10 if warmup is None else warmup
     if not 0 <= warmup < duration:
         raise EngineError(
-            "warmup", f"warmup must be from 0 to less than the duration ({duration:g}); got {warmup!r}"
+            "warmup",
+            f"warmup must be from 0 to less than the duration ({duration:g}); got {warmup!r}",
         )
     engine = engine_cls(params, seed=seed)
     timeline = sorted(steps)

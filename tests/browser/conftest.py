@@ -5,24 +5,41 @@ import shutil
 
 import pytest
 
-from tests.stack import ROOT, Process, free_port, manage, wait_for_http
+from tests.stack import Process, free_port, manage, wait_for_http
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     """ScaleLab served by `manage.py serve` in embedded mode, as `make run` does."""
     tmp = tmp_path_factory.mktemp("app")
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update(DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}", DJANGO_SETTINGS_MODULE="scalelab.settings",
-               SCALELAB_RUNS_PER_VISITOR="50")
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="scalelab.settings",
+        SCALELAB_RUNS_PER_VISITOR="50",
+    )
     manage(env, "migrate", "--noinput")
     manage(env, "loadlessons")
     port = free_port()
-    server = Process([os.sys.executable, "manage.py", "serve", "--port", str(port)], env, tmp / "serve.log")
+    server = Process(
+        [os.sys.executable, "manage.py", "serve", "--port", str(port)],
+        env,
+        tmp / "serve.log",
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/", proc=server)
@@ -38,7 +55,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
-        pytest.fail("chromium is missing: `make test` installs it (apt-get install -y chromium)")
+        pytest.fail(
+            "chromium is missing: `make test` installs it (apt-get install -y chromium)"
+        )
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium

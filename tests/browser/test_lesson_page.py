@@ -29,7 +29,9 @@ def open_lesson(page, app_url, query=""):
     page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
 
 
-def test_run_streams_to_the_chart_and_a_crash_drops_the_hit_ratio_to_zero(page, app_url):
+def test_run_streams_to_the_chart_and_a_crash_drops_the_hit_ratio_to_zero(
+    page, app_url
+):
     open_lesson(page, app_url)
     page.click("#sim .btn-primary")
     page.wait_for_function(
@@ -38,7 +40,9 @@ def test_run_streams_to_the_chart_and_a_crash_drops_the_hit_ratio_to_zero(page, 
     )
     before = points(page, "Hit ratio (last 3 s)")
     page.wait_for_timeout(1000)
-    assert points(page, "Hit ratio (last 3 s)") > before  # the trace keeps gaining points
+    assert (
+        points(page, "Hit ratio (last 3 s)") > before
+    )  # the trace keeps gaining points
     ratio = figure(page, "hit_ratio_recent")
     assert 0.0 <= ratio <= 1.0
     assert ratio > 0.2  # a warm cache with the lesson's preset
@@ -58,15 +62,19 @@ def test_space_runs_and_pauses_from_the_keyboard(page, app_url):
     open_lesson(page, app_url)
     page.keyboard.press("Space")
     page.wait_for_selector(".sim[data-status=running]", timeout=15_000)
-    page.wait_for_function("() => Number(document.querySelector('.sim').dataset.seq) > 3", timeout=10_000)
+    page.wait_for_function(
+        "() => Number(document.querySelector('.sim').dataset.seq) > 3", timeout=10_000
+    )
     page.keyboard.press("Space")
     page.wait_for_selector(".sim[data-status=paused]", timeout=10_000)
     seq = page.get_attribute(".sim", "data-seq")
     page.wait_for_timeout(800)
     assert page.get_attribute(".sim", "data-seq") == seq  # no frames while paused
     page.keyboard.press("2")  # the second command: crash
-    page.wait_for_function("() => document.querySelector('.sim-log').textContent.includes('cache.crash')",
-                           timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('.sim-log').textContent.includes('cache.crash')",
+        timeout=10_000,
+    )
     page.click("#sim button:text('Stop')")
     page.wait_for_selector(".sim[data-status=stopped]", timeout=10_000)
 
@@ -81,14 +89,23 @@ def test_an_out_of_range_parameter_is_refused_with_its_allowed_values(page, app_
 
 @pytest.mark.parametrize(
     ("page", "query"),
-    [({"width": 390, "height": 844}, ""), ({"width": 1920, "height": 1080}, "?projector=1")],
+    [
+        ({"width": 390, "height": 844}, ""),
+        ({"width": 1920, "height": 1080}, "?projector=1"),
+    ],
     indirect=["page"],
 )
-def test_the_lesson_fits_a_phone_and_a_projector_without_sideways_scrolling(page, app_url, query):
+def test_the_lesson_fits_a_phone_and_a_projector_without_sideways_scrolling(
+    page, app_url, query
+):
     open_lesson(page, app_url, query)
     page.click("#sim .btn-primary")
-    page.wait_for_function("() => Number(document.querySelector('.sim').dataset.seq) > 10", timeout=15_000)
-    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    page.wait_for_function(
+        "() => Number(document.querySelector('.sim').dataset.seq) > 10", timeout=15_000
+    )
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - window.innerWidth"
+    )
     assert overflow <= 0
     page.click("#sim button:text('Stop')")
     page.wait_for_selector(".sim[data-status=stopped]", timeout=10_000)

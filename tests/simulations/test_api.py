@@ -12,8 +12,11 @@ pytestmark = pytest.mark.django_db
 
 
 def post(client, body):
-    return client.post("/api/runs/", data=json.dumps(body) if not isinstance(body, str) else body,
-                       content_type="application/json")
+    return client.post(
+        "/api/runs/",
+        data=json.dumps(body) if not isinstance(body, str) else body,
+        content_type="application/json",
+    )
 
 
 def test_it_creates_a_run_with_validated_params(client):
@@ -32,8 +35,16 @@ def test_it_creates_a_run_with_validated_params(client):
     ("body", "field", "words"),
     [
         ({"kind": "cach"}, "kind", "unknown engine kind 'cach'; kinds: "),
-        ({"kind": "cache", "params": {"capacity": 0}}, "params.capacity", "from 1 to 1000000"),
-        ({"kind": "cache", "params": {"speed": 1}}, "params.speed", "its parameters: keys, zipf_s"),
+        (
+            {"kind": "cache", "params": {"capacity": 0}},
+            "params.capacity",
+            "from 1 to 1000000",
+        ),
+        (
+            {"kind": "cache", "params": {"speed": 1}},
+            "params.speed",
+            "its parameters: keys, zipf_s",
+        ),
         ({"kind": "cache", "params": [1]}, "params", "an object"),
         ({"kind": "cache", "seed": -1}, "seed", "from 0 to 2147483647"),
         ({"kind": "cache", "seed": True}, "seed", "integer"),
@@ -92,4 +103,9 @@ def test_the_engines_are_described_for_the_controls(client):
     cache = engines["cache"]
     capacity = next(p for p in cache["params"] if p["name"] == "capacity")
     assert capacity["min"] == 1 and capacity["unit"] == "items"
-    assert [c["name"] for c in cache["commands"]][:4] == ["flush", "crash", "restart", "resize"]
+    assert [c["name"] for c in cache["commands"]][:4] == [
+        "flush",
+        "crash",
+        "restart",
+        "resize",
+    ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from channels.db import database_sync_to_async
@@ -20,7 +19,9 @@ async def connect(run_id, session_key=None, after=0):
     headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
     if session_key:
         headers.append((b"cookie", f"sessionid={session_key}".encode()))
-    comm = WebsocketCommunicator(application, f"/ws/runs/{run_id}/?after={after}", headers=headers)
+    comm = WebsocketCommunicator(
+        application, f"/ws/runs/{run_id}/?after={after}", headers=headers
+    )
     connected, _ = await comm.connect()
     assert connected
     hello = await comm.receive_json_from(timeout=5)
@@ -35,7 +36,9 @@ async def next_of(comm, kind, timeout=5.0, **match):
         if left <= 0:
             raise AssertionError(f"no {kind} message {match} within {timeout} s")
         message = await comm.receive_json_from(timeout=left)
-        if message["type"] == kind and all(message.get(k) == v for k, v in match.items()):
+        if message["type"] == kind and all(
+            message.get(k) == v for k, v in match.items()
+        ):
             return message
 
 
@@ -67,7 +70,9 @@ async def stop(comm):
     await comm.disconnect()
 
 
-async def test_the_owner_watches_frames_and_pauses_and_resumes(live_runs, visitor_session):
+async def test_the_owner_watches_frames_and_pauses_and_resumes(
+    live_runs, visitor_session
+):
     key, visitor = visitor_session
     run = await create_run(visitor)
     comm, hello = await connect(run.id, key)
@@ -95,8 +100,12 @@ async def test_a_watcher_sees_frames_but_cannot_control(live_runs, visitor_sessi
     await frames(watcher, 3)
     await watcher.send_json_to({"type": "pause", "ref": "p"})
     error = await next_of(watcher, "error")
-    assert error == {"type": "error", "ref": "p", "field": "type",
-                     "message": "only the run's owner can control it; you are watching"}
+    assert error == {
+        "type": "error",
+        "ref": "p",
+        "field": "type",
+        "message": "only the run's owner can control it; you are watching",
+    }
     await watcher.send_json_to({"type": "ping", "ref": 9})
     assert (await next_of(watcher, "pong"))["ref"] == 9
     assert (await reload(run)).status == Run.Status.RUNNING
@@ -111,9 +120,21 @@ async def test_a_watcher_sees_frames_but_cannot_control(live_runs, visitor_sessi
         ([1, 2], "type", "JSON object"),
         ({"type": "explode"}, "type", "types: pause, resume, speed"),
         ({"type": "speed", "value": 3}, "value", "0.25, 0.5, 1, 2, 4, 8"),
-        ({"type": "set", "name": "colour", "value": 1}, "colour", "its parameters: keys, zipf_s"),
-        ({"type": "set", "name": "capacity", "value": -5}, "capacity", "from 1 to 1000000"),
-        ({"type": "command", "name": "resize", "args": {"capacity": "big"}}, "resize.capacity", "an integer"),
+        (
+            {"type": "set", "name": "colour", "value": 1},
+            "colour",
+            "its parameters: keys, zipf_s",
+        ),
+        (
+            {"type": "set", "name": "capacity", "value": -5},
+            "capacity",
+            "from 1 to 1000000",
+        ),
+        (
+            {"type": "command", "name": "resize", "args": {"capacity": "big"}},
+            "resize.capacity",
+            "an integer",
+        ),
         ({"type": "seen", "seq": "x"}, "seq", "last frame"),
     ],
 )
@@ -136,8 +157,11 @@ async def test_bad_messages_get_an_error_naming_the_field_and_the_socket_stays_o
 
 
 async def test_an_unknown_run_gets_an_error_and_is_closed(live_runs):
-    comm = WebsocketCommunicator(application, "/ws/runs/00000000-0000-0000-0000-000000000000/",
-                                 headers=[(b"origin", b"http://localhost")])
+    comm = WebsocketCommunicator(
+        application,
+        "/ws/runs/00000000-0000-0000-0000-000000000000/",
+        headers=[(b"origin", b"http://localhost")],
+    )
     connected, _ = await comm.connect()
     assert connected
     error = await comm.receive_json_from(timeout=5)
@@ -145,7 +169,9 @@ async def test_an_unknown_run_gets_an_error_and_is_closed(live_runs):
     assert (await comm.receive_output(timeout=5))["code"] == 4404
 
 
-async def test_a_client_that_reconnects_resumes_after_the_last_frame_it_saw(live_runs, visitor_session):
+async def test_a_client_that_reconnects_resumes_after_the_last_frame_it_saw(
+    live_runs, visitor_session
+):
     key, visitor = visitor_session
     run = await create_run(visitor)
     comm, _ = await connect(run.id, key)
@@ -159,7 +185,9 @@ async def test_a_client_that_reconnects_resumes_after_the_last_frame_it_saw(live
     await stop(comm)
 
 
-async def test_a_viewer_that_does_not_acknowledge_gets_a_bounded_number_of_frames(live_runs, visitor_session):
+async def test_a_viewer_that_does_not_acknowledge_gets_a_bounded_number_of_frames(
+    live_runs, visitor_session
+):
     key, visitor = visitor_session
     run = await create_run(visitor)
     comm, hello = await connect(run.id, key)

@@ -30,23 +30,33 @@ class ScriptedClock(runs.Clock):
 
 
 def make_run(**params):
-    return Run.objects.create(kind="cache", params=runs.get_engine("cache").validate_params(params),
-                              seed=42, visitor="v1")
+    return Run.objects.create(
+        kind="cache",
+        params=runs.get_engine("cache").validate_params(params),
+        seed=42,
+        visitor="v1",
+    )
 
 
 def frames(transport, run_id):
-    return [json.loads(text) for seq, sub, text in transport.streams[str(run_id)] if sub == 0]
+    return [
+        json.loads(text)
+        for seq, sub, text in transport.streams[str(run_id)]
+        if sub == 0
+    ]
 
 
 def statuses(transport, run_id):
-    return [json.loads(text) for seq, sub, text in transport.streams[str(run_id)] if sub]
+    return [
+        json.loads(text) for seq, sub, text in transport.streams[str(run_id)] if sub
+    ]
 
 
 def drive(run, transport, actions, watched=True):
     run_id = str(run.id)
     if watched:
         transport.present[run_id] = {"someone"}
-    control = lambda msg: (lambda: transport.push_control(run_id, msg))  # noqa: E731
+    control = lambda msg: lambda: transport.push_control(run_id, msg)  # noqa: E731
     clock = ScriptedClock([(t, control(msg)) for t, msg in actions])
     return runs.RunDriver(run_id, transport=transport, clock=clock).drive()
 
@@ -72,17 +82,27 @@ def test_a_run_streams_ten_frames_a_second_with_increasing_numbers(transport):
 
 def test_pause_stops_frames_and_resume_carries_on_from_the_same_time(transport):
     run = make_run()
-    drive(run, transport, [(1.0, {"type": "pause"}), (3.0, {"type": "resume"}), (4.0, {"type": "stop"})])
+    drive(
+        run,
+        transport,
+        [(1.0, {"type": "pause"}), (3.0, {"type": "resume"}), (4.0, {"type": "stop"})],
+    )
     got = frames(transport, run.id)
     assert 19 <= len(got) <= 21  # 1 s before the pause and 1 s after it
     steps = {round(b["t"] - a["t"], 6) for a, b in zip(got, got[1:])}
     assert steps == {0.1}
-    assert [s["status"] for s in statuses(transport, run.id)][:3] == ["running", "paused", "running"]
+    assert [s["status"] for s in statuses(transport, run.id)][:3] == [
+        "running",
+        "paused",
+        "running",
+    ]
 
 
 def test_speed_scales_simulated_time_per_frame(transport):
     run = make_run()
-    drive(run, transport, [(0.5, {"type": "speed", "value": 4}), (1.0, {"type": "stop"})])
+    drive(
+        run, transport, [(0.5, {"type": "speed", "value": 4}), (1.0, {"type": "stop"})]
+    )
     got = frames(transport, run.id)
     assert got[-1]["t"] - got[-2]["t"] == pytest.approx(0.4)
     assert got[-1]["speed"] == 4.0
@@ -90,11 +110,15 @@ def test_speed_scales_simulated_time_per_frame(transport):
 
 def test_commands_and_parameter_changes_reach_the_world(transport):
     run = make_run(read_rate=1000)
-    drive(run, transport, [
-        (1.0, {"type": "command", "name": "crash"}),
-        (1.5, {"type": "set", "name": "capacity", "value": 50}),
-        (4.5, {"type": "stop"}),
-    ])
+    drive(
+        run,
+        transport,
+        [
+            (1.0, {"type": "command", "name": "crash"}),
+            (1.5, {"type": "set", "name": "capacity", "value": 50}),
+            (4.5, {"type": "stop"}),
+        ],
+    )
     got = frames(transport, run.id)
     assert got[5]["metrics"]["cache_up"] == 1
     assert got[-1]["metrics"]["cache_up"] == 0
@@ -148,19 +172,25 @@ class DyingTransport(MemoryTransport):
         return super().publish(run_id, seq, sub, text)
 
 
-def test_a_worker_that_takes_over_sends_no_frame_twice_and_continues_the_same_world(settings):
+def test_a_worker_that_takes_over_sends_no_frame_twice_and_continues_the_same_world(
+    settings,
+):
     settings.SCALELAB = {**settings.SCALELAB, "CHECKPOINT_S": 1}
     run = make_run(read_rate=800)
     first = DyingTransport(die_at=25)
     with pytest.raises(Killed):
         drive(run, first, [])
     run.refresh_from_db()
-    assert 10 <= run.checkpoint_seq < 25  # the checkpoint is older than the last frame sent
+    assert (
+        10 <= run.checkpoint_seq < 25
+    )  # the checkpoint is older than the last frame sent
     first.die_at = None
     drive(run, first, [(1.0, {"type": "stop"})])
     got = frames(first, run.id)
     seqs = [f["seq"] for f in got]
-    assert seqs == list(range(1, len(seqs) + 1))  # strictly increasing, none repeated, none missing
+    assert seqs == list(
+        range(1, len(seqs) + 1)
+    )  # strictly increasing, none repeated, none missing
 
     # The same run never interrupted gives the very same frames.
     twin = make_run(read_rate=800)

@@ -13,12 +13,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def simulate(*args):
-    return subprocess.run([sys.executable, "manage.py", "simulate", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", "simulate", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_json_output_is_one_object_with_the_summary():
-    done = simulate("cache", "--set", "capacity=200", "--seed", "4", "--duration", "20", "--json")
+    done = simulate(
+        "cache", "--set", "capacity=200", "--seed", "4", "--duration", "20", "--json"
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert set(data) == {"kind", "params", "seed", "duration", "metrics"}
@@ -33,7 +40,9 @@ def test_the_same_seed_gives_the_same_summary_and_a_crash_shows():
     assert quiet == json.loads(simulate(*base).stdout)
     crashed = json.loads(simulate(*base, "--at", "10:crash").stdout)
     assert crashed["metrics"]["hit_ratio"] == 0.0
-    assert crashed["metrics"]["db_reads_per_s"] > quiet["metrics"]["db_reads_per_s"] * 1.5
+    assert (
+        crashed["metrics"]["db_reads_per_s"] > quiet["metrics"]["db_reads_per_s"] * 1.5
+    )
 
 
 def test_it_lists_kinds_and_parameters():
@@ -47,13 +56,28 @@ def test_it_lists_kinds_and_parameters():
     ("args", "words"),
     [
         (["nosuch"], "unknown engine kind 'nosuch'; kinds: "),
-        (["cache", "--set", "capacity=0"], "capacity must be an integer from 1 to 1000000"),
-        (["cache", "--set", "shape=round"], "cache has no parameter 'shape'; its parameters: keys"),
+        (
+            ["cache", "--set", "capacity=0"],
+            "capacity must be an integer from 1 to 1000000",
+        ),
+        (
+            ["cache", "--set", "shape=round"],
+            "cache has no parameter 'shape'; its parameters: keys",
+        ),
         (["cache", "--set", "capacity"], "--set takes NAME=VALUE"),
-        (["cache", "--at", "5:explode"], "no command 'explode'; its commands: flush, crash, restart, resize"),
+        (
+            ["cache", "--at", "5:explode"],
+            "no command 'explode'; its commands: flush, crash, restart, resize",
+        ),
         (["cache", "--at", "soon:crash"], "--at time must be a number"),
-        (["cache", "--at", "5:resize:capacity=huge"], "resize: capacity must be an integer"),
-        (["cache", "--duration", "10", "--warmup", "20"], "warmup must be from 0 to less than the duration"),
+        (
+            ["cache", "--at", "5:resize:capacity=huge"],
+            "resize: capacity must be an integer",
+        ),
+        (
+            ["cache", "--duration", "10", "--warmup", "20"],
+            "warmup must be from 0 to less than the duration",
+        ),
     ],
 )
 def test_bad_input_exits_2_and_names_what_is_allowed(args, words):

@@ -8,10 +8,14 @@ from lessons.services import CONTENT_DIR, LessonFileError, load_directory
 
 
 class Command(BaseCommand):
-    help = "Create or update lessons from their files (lessons/content/*.md by default)."
+    help = (
+        "Create or update lessons from their files (lessons/content/*.md by default)."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--dir", default=str(CONTENT_DIR), help="Directory of lesson files.")
+        parser.add_argument(
+            "--dir", default=str(CONTENT_DIR), help="Directory of lesson files."
+        )
 
     def handle(self, *args, **options):
         try:

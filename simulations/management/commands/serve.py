@@ -26,7 +26,9 @@ class Command(BaseCommand):
             mode = "embedded mode: worker in this process, no Redis needed"
         else:
             mode = "distributed mode: start workers with `make worker`"
-        self.stdout.write(f"ScaleLab is serving at http://{host}:{port}/  ({mode}; Ctrl+C stops it)")
+        self.stdout.write(
+            f"ScaleLab is serving at http://{host}:{port}/  ({mode}; Ctrl+C stops it)"
+        )
         self.stdout.flush()
         try:
             Server(

@@ -19,24 +19,53 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("kind", nargs="?", help="Engine kind (see --list).")
-        parser.add_argument("--list", action="store_true", help="List engine kinds and their parameters.")
-        parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                            help="Set a parameter (repeatable).")
-        parser.add_argument("--at", action="append", default=[], metavar="SECONDS:COMMAND[:ARG=VALUE,...]",
-                            help="Carry out a command at a simulated time (repeatable).")
-        parser.add_argument("--seed", type=int, default=0, help="Random seed (default 0).")
-        parser.add_argument("--duration", type=float, default=60.0, help="Simulated seconds (default 60).")
-        parser.add_argument("--warmup", type=float, default=None,
-                            help="Simulated seconds before measuring (default a tenth of the duration).")
-        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+        parser.add_argument(
+            "--list",
+            action="store_true",
+            help="List engine kinds and their parameters.",
+        )
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="Set a parameter (repeatable).",
+        )
+        parser.add_argument(
+            "--at",
+            action="append",
+            default=[],
+            metavar="SECONDS:COMMAND[:ARG=VALUE,...]",
+            help="Carry out a command at a simulated time (repeatable).",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="Random seed (default 0)."
+        )
+        parser.add_argument(
+            "--duration",
+            type=float,
+            default=60.0,
+            help="Simulated seconds (default 60).",
+        )
+        parser.add_argument(
+            "--warmup",
+            type=float,
+            default=None,
+            help="Simulated seconds before measuring (default a tenth of the duration).",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print one JSON object."
+        )
 
     def handle(self, *args, **options):
         if options["list"]:
             self._list()
             return
         if not options["kind"]:
-            raise CommandError("give an engine kind, or --list; kinds: " + ", ".join(sorted(REGISTRY)),
-                               returncode=2)
+            raise CommandError(
+                "give an engine kind, or --list; kinds: " + ", ".join(sorted(REGISTRY)),
+                returncode=2,
+            )
         try:
             engine = get_engine(options["kind"])
             params = {}
@@ -48,8 +77,12 @@ class Command(BaseCommand):
             params = engine.validate_params(params)
             steps = [parse_step(spec, engine) for spec in options["at"]]
             summary = run_headless(
-                engine, params, seed=options["seed"], duration=options["duration"],
-                warmup=options["warmup"], steps=steps,
+                engine,
+                params,
+                seed=options["seed"],
+                duration=options["duration"],
+                warmup=options["warmup"],
+                steps=steps,
             )
         except EngineError as exc:
             raise CommandError(exc.message, returncode=2) from None
@@ -57,8 +90,10 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(summary.as_json()))
             return
         self.stdout.write(f"{engine.kind}: {engine.title}")
-        self.stdout.write(f"seed {summary.seed}, {summary.duration:g} s simulated, "
-                          f"measured after {summary.warmup:g} s of warm-up")
+        self.stdout.write(
+            f"seed {summary.seed}, {summary.duration:g} s simulated, "
+            f"measured after {summary.warmup:g} s of warm-up"
+        )
         labels = {m.name: (m.label, m.unit) for m in engine.metric_specs}
         for name, value in summary.metrics.items():
             label, unit = labels[name]
@@ -70,6 +105,11 @@ class Command(BaseCommand):
             engine = REGISTRY[kind]
             self.stdout.write(f"{kind}: {engine.title}")
             for p in engine.params:
-                self.stdout.write(f"  {p.name}={p.default!s:<10} {p.allowed()}. {p.help}")
-            names = ", ".join(c.name + "".join(f"[:{a.name}=...]" for a in c.args) for c in engine.commands)
+                self.stdout.write(
+                    f"  {p.name}={p.default!s:<10} {p.allowed()}. {p.help}"
+                )
+            names = ", ".join(
+                c.name + "".join(f"[:{a.name}=...]" for a in c.args)
+                for c in engine.commands
+            )
             self.stdout.write(f"  commands: {names}")
