@@ -1,5 +1,6 @@
-// Charts for the cache engine: hit ratio, latency, and where reads are served.
-import { group, lineChart } from "./common.js";
+// Charts for the cache engine: hit ratio, latency, where reads are served, and
+// what writes do (database writes saved by write-behind, reads served stale).
+import { PALETTE, group, lineChart } from "./common.js";
 
 // The big figures above the charts.
 export const figures = ["hit_ratio_recent", "latency_ms_recent", "db_reads_per_s_recent", "occupancy"];
@@ -23,6 +24,15 @@ export default function mount(root, ctx) {
       series: [
         { label: "Hits (cache)", value: (f) => f.metrics.hits_per_s_recent },
         { label: "Misses (database)", value: (f) => f.metrics.misses_per_s_recent },
+      ],
+    }, ctx),
+    lineChart(root, {
+      title: "Writes and stale reads (last 3 s)",
+      yTitle: "per second",
+      series: [
+        { label: "Writes", value: (f) => f.metrics.writes_per_s_recent },
+        { label: "Database writes", value: (f) => f.metrics.db_writes_per_s_recent },
+        { label: "Stale reads", value: (f) => f.metrics.stale_per_s_recent, color: PALETTE[1] },
       ],
     }, ctx),
   );
