@@ -1,0 +1,42 @@
+// Charts for the provisioning engine: how fast new instances arrive, and what code they run.
+import { PALETTE, barChart, group, lineChart } from "./common.js";
+
+// The big figures above the charts.
+export const figures = ["time_to_capacity_s", "instances", "version_drift", "dropped_rps_recent"];
+
+// Instances off the current release stand out in orange; booting ones are grey.
+const versionColors = (f) =>
+  (f.metrics.instance_state || []).map((s, i) => {
+    if (s === "booting") return "#999999";
+    return f.metrics.instance_drift[i] ? PALETTE[1] : PALETTE[0];
+  });
+
+export default function mount(root, ctx) {
+  return group(
+    lineChart(root, {
+      title: "Capacity in service and traffic",
+      yTitle: "req/s",
+      series: [
+        { label: "Capacity", value: (f) => f.metrics.capacity_rps },
+        { label: "Traffic (last 3 s)", value: (f) => f.metrics.arrival_rps_recent, color: PALETTE[4] },
+        { label: "Dropped (last 3 s)", value: (f) => f.metrics.dropped_rps_recent, color: PALETTE[1] },
+      ],
+    }, ctx),
+    lineChart(root, {
+      title: "Instances",
+      yTitle: "instances",
+      series: [
+        { label: "In service", value: (f) => f.metrics.instances },
+        { label: "Booting", value: (f) => f.metrics.instances_booting, color: PALETTE[5], dash: "dash" },
+        { label: "Off the release", value: (f) => f.metrics.version_drift, color: PALETTE[1], dash: "dot" },
+      ],
+    }, ctx),
+    barChart(root, {
+      title: "Code version on each instance (orange: not the release)",
+      yTitle: "version",
+      categories: (f) => f.metrics.instance_names,
+      values: (f) => f.metrics.instance_versions,
+      colors: versionColors,
+    }, ctx),
+  );
+}
