@@ -344,7 +344,11 @@ export class Panel {
       this.chartView.reset();
       this.logEvent({ type: "run.reset", t: msg.t });
     }
-    if (msg.error) this.showError(`${msg.error.field}: ${msg.error.message}`);
+    if (msg.error) {
+      this.showError(`${msg.error.field}: ${msg.error.message}`);
+      this.root.dataset.lastError = msg.error.field;
+    }
+    if (msg.command) this.root.dataset.lastCommand = `${msg.command}@${msg.seq}.${msg.sub}`;
     if (msg.changed) for (const [k, v] of Object.entries(msg.changed)) this.values[k] = v;
     for (const e of msg.events || []) this.logEvent(e);
     if (msg.command) this.syncInputs();
