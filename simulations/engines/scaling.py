@@ -720,11 +720,14 @@ class ScalingEngine(Engine):
         return [event]
 
     def on_kill_server(self, server: int) -> list[Event]:
-        if not (0 <= server < len(self.state)) or self.state[server] != UP:
-            allowed = ", ".join(str(i) for i in self.live) or "none"
+        # A server can die while it serves, boots or is being resized; one that
+        # is already down waits for its repair.
+        alive = [i for i, s in enumerate(self.state) if s in (UP, BOOTING, UPGRADING)]
+        if server not in alive:
+            allowed = ", ".join(str(i) for i in alive) or "none"
             raise CommandError(
                 "kill_server.server",
-                f"server {server} is not serving; servers serving: {allowed}",
+                f"server {server} is not running; servers running: {allowed}",
             )
         self._integrate(self.now)
         lost = self._cut(server, self.now)

@@ -183,6 +183,27 @@ def test_an_upgrade_is_a_short_outage_then_a_bigger_pricier_server():
     assert after["cost_per_1000_rps"] > before["cost_per_1000_rps"]
 
 
+def test_a_server_killed_mid_upgrade_comes_back_only_after_its_repair():
+    engine = Scaling(
+        {"strategy": "vertical", "upgrade_downtime_s": 10, "repair_s": 30, **STEADY},
+        seed=1,
+    )
+    engine.advance(5)
+    engine.reset_stats()
+    engine.apply("upgrade")
+    engine.advance(2)
+    engine.apply("kill_server", {"server": 0})
+    engine.advance(20)  # the upgrade would have been over by now
+    assert engine.metrics()["capacity_rps"] == 0.0
+    with pytest.raises(CommandError) as info:
+        engine.apply("kill_server", {"server": 0})
+    assert "servers running: none" in info.value.message
+    engine.advance(15)
+    figures = engine.metrics()
+    assert figures["capacity_rps"] == 175.0  # repaired at the new size
+    assert figures["downtime_s"] == pytest.approx(2 + 30)
+
+
 def test_under_growing_traffic_horizontal_is_cheaper_and_outgrows_the_largest_server():
     # Traffic grows from 60 to 1860 requests/s in 15 minutes; the largest server
     # serves 1250. Both strategies scale by themselves.
@@ -312,7 +333,7 @@ def test_commands_that_do_not_fit_the_strategy_or_state_say_why():
     with pytest.raises(CommandError) as info:
         horizontal.apply("kill_server", {"server": 7})
     assert info.value.field == "kill_server.server"
-    assert "servers serving: 0, 1, 2" in info.value.message
+    assert "servers running: 0, 1, 2" in info.value.message
     with pytest.raises(CommandError) as info:
         horizontal.apply("spike", {"factor": 50})
     assert info.value.field == "spike.factor" and "from 1 to 20" in info.value.message
