@@ -46,7 +46,52 @@ def _postgres_url() -> str | None:
 
 @pytest.fixture
 def stack(tmp_path):
-    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    yield from _stack(tmp_path, f"redis://127.0.0.1:6379/{REDIS_DB}")
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis server of this test's own on a free loopback port, to restart at will."""
+    port = free_port()
+    args = [
+        "redis-server",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    server = {"proc": Process(args, dict(os.environ), tmp_path / "redis.log")}
+
+    def restart(down_for: float = 1.0) -> None:
+        server["proc"].kill()
+        server["proc"].proc.wait(10)
+        time.sleep(down_for)
+        server["proc"] = Process(args, dict(os.environ), tmp_path / "redis2.log")
+        _wait_for_redis(port)
+
+    _wait_for_redis(port)
+    yield f"redis://127.0.0.1:{port}/0", restart
+    server["proc"].stop()
+
+
+def _wait_for_redis(port: int) -> None:
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _stack(tmp_path, url):
     client = redis.Redis.from_url(url)
     try:
         client.ping()
@@ -177,3 +222,34 @@ def test_a_run_survives_its_worker_being_killed(stack):
         p.pid for name, p in procs.items() if name not in ("web", killed["name"])
     )
     assert holder is None or int(holder.decode().split(":")[1]) == survivor_pid
+
+
+def test_streams_survive_a_redis_restart_without_a_page_reload(tmp_path, private_redis):
+    url, restart = private_redis
+    gen = _stack(tmp_path, url)
+    base, client, procs = next(gen)
+    try:
+        session = Session(base)
+        run_id = session.create_run("cache")["id"]
+        frames: list[tuple[float, int]] = []
+        restarted: dict[str, float] = {}
+
+        def on_frame(frame):
+            frames.append((time.monotonic(), frame["seq"]))
+            if len(frames) == 20 and not restarted:
+                restarted["seq"] = frame["seq"]
+                restart(1.0)
+                restarted["at"] = time.monotonic()
+            if restarted and frame["seq"] > restarted["seq"] + 30:
+                return "stop"
+            return None
+
+        # One websocket for the whole test: the page never reloads.
+        asyncio.run(watch(base, session, run_id, time.monotonic() + 60, on_frame))
+        seqs = [s for _, s in frames]
+        assert seqs == sorted(set(seqs))
+        after = [t for t, s in frames if s > restarted["seq"]]
+        assert len(after) >= 30, "frames did not resume after Redis came back"
+        assert after[0] - restarted["at"] < 8.0
+    finally:
+        next(gen, None)

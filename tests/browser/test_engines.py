@@ -22,7 +22,9 @@ def test_each_engine_streams_to_its_charts_and_takes_every_command(page, app_url
     page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
     assert page.locator(".chart-plot").count() >= 1
     page.click("#sim .btn-primary")
-    page.wait_for_function("() => Number(document.querySelector('.sim').dataset.seq) >= 15", timeout=20_000)
+    page.wait_for_function(
+        "() => Number(document.querySelector('.sim').dataset.seq) >= 15", timeout=20_000
+    )
     first = chart_points(page)
     page.wait_for_timeout(1200)
     later = chart_points(page)
