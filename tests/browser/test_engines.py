@@ -31,14 +31,23 @@ def test_each_engine_streams_to_its_charts_and_takes_every_command(page, app_url
     assert all(n > 0 for n in later), f"a chart of {kind} stayed empty: {later}"
     assert sum(later) > sum(first) or all(n > 0 for n in first)
     for command in REGISTRY[kind].commands:
+        # Carried out, or refused by the world with a reason shown (e.g. "upgrade"
+        # applies to a vertical fleet only): either way the student sees an answer.
+        page.evaluate(
+            "() => { delete document.querySelector('.sim').dataset.lastError; }"
+        )
         before = page.get_attribute(".sim", "data-last-command")
         page.click(f"#sim button[data-command={command.name}]")
         page.wait_for_function(
-            "([name, before]) => { const v = document.querySelector('.sim').dataset.lastCommand;"
-            " return v && v !== before && v.startsWith(name + '@'); }",
+            "([name, before]) => { const d = document.querySelector('.sim').dataset;"
+            " return (d.lastCommand && d.lastCommand !== before && d.lastCommand.startsWith(name + '@'))"
+            " || d.lastError; }",
             arg=[command.name, before],
             timeout=10_000,
         )
+        if page.get_attribute(".sim", "data-last-error"):
+            assert page.is_visible(".sim-error")
+            assert page.text_content(".sim-error").strip()
     page.click("#sim button:text('Stop')")
     page.wait_for_selector(".sim[data-status=stopped]", timeout=10_000)
     assert page.errors == []

@@ -219,3 +219,19 @@ def test_checkpoints_are_refused_when_their_signature_does_not_match():
     assert runs.unseal(sealed) == {"x": 1}
     with pytest.raises(ValueError):
         runs.unseal(sealed[:-1] + bytes([sealed[-1] ^ 1]))
+
+
+def test_a_run_stops_at_its_maximum_life(transport, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.SCALELAB = {**settings.SCALELAB, "RUN_MAX_LIFE_S": 60}
+    run = make_run()
+    Run.objects.filter(id=run.id).update(
+        created_at=timezone.now() - timedelta(seconds=61)
+    )
+    assert drive(run, transport, []) == "expired"
+    run.refresh_from_db()
+    assert run.status == Run.Status.STOPPED
+    assert run.stop_reason == "reached the maximum run life of 60 s"

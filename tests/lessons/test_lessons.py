@@ -1,0 +1,105 @@
+"""Lesson files, their loading and their pages."""
+
+from __future__ import annotations
+
+import pytest
+
+from lessons.models import Lesson
+from lessons.services import (
+    CONTENT_DIR,
+    LessonFileError,
+    load_directory,
+    parse_lesson,
+    render_markdown,
+)
+
+pytestmark = pytest.mark.django_db
+
+GOOD = """+++
+slug = "x"
+title = "X"
+module = "m"
+module_title = "M"
+engine = "cache"
+[preset]
+capacity = 10
+[[steps]]
+title = "Crash it"
+text = "Go."
+[[steps.actions]]
+command = "resize"
+args = { capacity = "20" }
++++
+Body **bold**.
+"""
+
+
+def test_loading_the_lessons_twice_changes_nothing():
+    first = load_directory()
+    assert Lesson.objects.count() == len(first) >= 1
+    snapshot = list(Lesson.objects.values("slug", "title", "body", "preset", "steps"))
+    load_directory()
+    assert (
+        list(Lesson.objects.values("slug", "title", "body", "preset", "steps"))
+        == snapshot
+    )
+
+
+def test_a_lesson_file_is_checked_against_its_engine():
+    meta = parse_lesson(GOOD)
+    assert meta["preset"]["capacity"] == 10
+    assert meta["steps"][0]["actions"][0]["args"] == {"capacity": 20}
+    with pytest.raises(
+        LessonFileError, match="capacity must be an integer from 1 to 1000000"
+    ):
+        parse_lesson(GOOD.replace("capacity = 10", "capacity = 0"), "x.md")
+    with pytest.raises(
+        LessonFileError, match="no command 'explode'; its commands: flush"
+    ):
+        parse_lesson(GOOD.replace('command = "resize"', 'command = "explode"'), "x.md")
+    with pytest.raises(LessonFileError, match="field 'engine' is required"):
+        parse_lesson(GOOD.replace('engine = "cache"', ""), "x.md")
+    with pytest.raises(LessonFileError, match="must start with a \\+\\+\\+ line"):
+        parse_lesson("no front matter", "x.md")
+
+
+def test_markdown_is_sanitised_but_keeps_accessible_diagrams():
+    html = render_markdown(
+        '<script>alert(1)</script><svg viewBox="0 0 10 10" role="img" aria-label="d"><rect x="1"/></svg>'
+        '<a href="javascript:alert(1)" onclick="x()">link</a>'
+    )
+    assert "<script" not in html and "onclick" not in html and "javascript:" not in html
+    assert 'viewBox="0 0 10 10"' in html and 'role="img"' in html
+
+
+def test_the_caching_lesson_page_has_its_text_simulation_and_local_plotly(client):
+    load_directory()
+    page = client.get("/lessons/caching-and-eviction/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Caching and eviction" in html and "cache-aside" in html
+    assert 'id="engine-decl"' in html and 'id="engine-preset"' in html
+    assert "/static/plotly/plotly.min.js" in html
+    assert "cdn" not in html.lower()
+    assert client.get("/").status_code == 200
+    assert "caching-and-eviction" in client.get("/").content.decode()
+
+
+def test_plotly_is_served_from_the_installed_package(client):
+    response = client.get("/static/plotly/plotly.min.js")
+    assert response.status_code == 200
+    assert int(response["Content-Length"]) > 1_000_000
+    assert "javascript" in response["Content-Type"]
+
+
+def test_drafts_are_not_shown_to_students(client):
+    load_directory()
+    Lesson.objects.filter(slug="caching-and-eviction").update(published=False)
+    assert client.get("/lessons/caching-and-eviction/").status_code == 404
+
+
+def test_every_lesson_file_in_the_repository_is_valid():
+    files = sorted(CONTENT_DIR.glob("*.md"))
+    assert files
+    for path in files:
+        parse_lesson(path.read_text(), path.name)
