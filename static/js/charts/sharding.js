@@ -1,0 +1,43 @@
+// Charts for the sharding engine: where the load lands, where the keys live, and
+// how many keys a resize moves compared with modulo and consistent hashing.
+import { PALETTE, barChart, group, lineChart } from "./common.js";
+
+// The big figures above the charts.
+export const figures = ["moved_fraction", "load_imbalance_recent", "max_shard_share", "shards"];
+
+// The textbook share of keys moved by the last resize, if it added the newest shard.
+const moduloMoved = (f) => (f.metrics.shards > 1 ? (f.metrics.shards - 1) / f.metrics.shards : null);
+const ringMoved = (f) => (f.metrics.shards > 1 ? 1 / f.metrics.shards : null);
+
+export default function mount(root, ctx) {
+  return group(
+    barChart(root, {
+      title: "Requests per shard (last 3 s)",
+      yTitle: "requests/s",
+      categories: (f) => f.metrics.shard_names,
+      values: (f) => f.metrics.load_per_shard,
+    }, ctx),
+    barChart(root, {
+      title: "Keys per shard",
+      yTitle: "keys",
+      categories: (f) => f.metrics.shard_names,
+      values: (f) => f.metrics.keys_per_shard,
+      colors: (f) => (f.metrics.shard_names || []).map(() => PALETTE[2]),
+    }, ctx),
+    lineChart(root, {
+      title: "Keys moved by the last resize",
+      yTitle: "share of all keys",
+      yRange: [0, 1.02],
+      series: [
+        { label: "Measured", value: (f) => f.metrics.moved_fraction },
+        { label: "Modulo after adding a shard: (n-1)/n", value: moduloMoved, color: PALETTE[1], dash: "dash" },
+        { label: "Consistent hashing after adding: 1/n", value: ringMoved, color: PALETTE[2], dash: "dot" },
+      ],
+    }, ctx),
+    lineChart(root, {
+      title: "Load imbalance: busiest shard over the mean (last 3 s)",
+      yTitle: "busiest / mean",
+      series: [{ label: "Imbalance", value: (f) => f.metrics.load_imbalance_recent }],
+    }, ctx),
+  );
+}
