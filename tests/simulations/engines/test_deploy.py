@@ -52,7 +52,7 @@ def test_golden_trace_of_a_rolling_deploy_rolled_back_midway():
     assert_golden("deploy", frames)
 
 
-def test_golden_trace_of_a_bad_atomic_release_and_a_good_blue_green_one():
+def test_golden_trace_of_a_bad_atomic_release_rolled_back():
     steps = [make_step(Deploy, 0.5, "deploy_bad", {})]
     frames = trace(
         Deploy,
