@@ -342,7 +342,9 @@ class PrerenderEngine(Engine):
     def reset_stats(self) -> None:
         now = self.now
         self.since = self.cap_last = now
-        self.cap_area = 0.0
+        # Worker-seconds on hand: the pool's size, plus workers kept past a shrink
+        # to finish their render (counted whole in advance, like busy time).
+        self.cap_area = self._extra(now)
         self.requests = self.served = self.dropped = self.cdn_hits = 0
         self.backend_requests = self.regen_renders = self.outdated = 0
         self.stale_sum = self.outdated_sum = self.latency_sum = 0.0
@@ -581,12 +583,24 @@ class PrerenderEngine(Engine):
             t - now for t, _, kind, _ in self.heap if kind <= REGEN and now < t < INF
         )
 
+    def _extra(self, now: float) -> float:
+        """Return the worker-seconds still to come of workers beyond the pool's size.
+
+        After a shrink the extra workers leave as renders finish: while N renders
+        run, N - size workers are extra, so the extra time is the time left of
+        the N - size renders that finish first.
+        """
+        ends = sorted(
+            t for t, _, kind, _ in self.heap if kind <= REGEN and now < t < INF
+        )
+        return sum(t - now for t in ends[: max(0, len(ends) - self.size)])
+
     # Metrics -----------------------------------------------------------------
 
     def metrics(self) -> dict[str, Any]:
         now = self.now
         ahead = self._ahead(now)
-        capacity = self.cap_area + self.size * (now - self.cap_last)
+        capacity = self.cap_area + self.size * (now - self.cap_last) - self._extra(now)
         served = self.served
         w, span = self.window, self.window.seconds(now)
         recent_served = w.total("served", now)
@@ -701,9 +715,10 @@ class PrerenderEngine(Engine):
             self._schedule_edit()
         elif name == "backend_workers":
             # Busy workers beyond the new size finish their render, then stop.
-            self.cap_area += self.size * (now - self.cap_last)
+            self.cap_area += self.size * (now - self.cap_last) - self._extra(now)
             self.cap_last = now
             self.size = self.p["backend_workers"]
+            self.cap_area += self._extra(now)
             self._drain(now)
         elif name == "pages":
             return self._repage(old)

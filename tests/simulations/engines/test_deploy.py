@@ -236,7 +236,7 @@ def test_same_seed_gives_the_same_frames_and_another_seed_does_not():
     assert a != trace(Deploy, params, seed=6, steps=steps, frames=30)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     strategy=st.sampled_from(["all_at_once", "rolling", "blue_green", "atomic"]),
     servers=st.integers(1, 8),

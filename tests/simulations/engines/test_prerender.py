@@ -197,7 +197,7 @@ def test_same_seed_gives_the_same_frames_and_another_seed_does_not():
     assert a != trace(Prerender, params, seed=6, frames=8)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     mode=st.sampled_from(["dynamic", "prerendered"]),
     pages=st.integers(1, 60),

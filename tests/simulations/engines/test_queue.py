@@ -277,7 +277,7 @@ ACTIONS = [
 ]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     mode=st.sampled_from(["sync", "async"]),
     workers=st.integers(0, 5),
