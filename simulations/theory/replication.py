@@ -1,0 +1,43 @@
+"""Replication lag when a replica applies writes one at a time (pure Python).
+
+The model: writes are committed on the master as a Poisson stream of rate
+``write_rate``; each reaches the replica after a fixed ``delay`` (so they still
+arrive as a Poisson stream) and waits its turn; applying one takes an
+exponential time of mean 1 / ``apply_rate``. The replica is then an M/M/1 queue,
+and a write's lag (commit on the master to apply on the replica) is the delay
+plus its time in that queue, which is exponential with rate
+``apply_rate - write_rate``. When ``write_rate >= apply_rate`` the queue never
+empties for good and the lag grows without bound.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def replica_mean_lag(write_rate: float, apply_rate: float, delay: float) -> float:
+    """Return the mean lag in seconds: delay + 1 / (apply_rate - write_rate), or inf."""
+    if write_rate >= apply_rate:
+        return math.inf
+    return delay + 1.0 / (apply_rate - write_rate)
+
+
+def replica_lag_quantile(
+    q: float, write_rate: float, apply_rate: float, delay: float
+) -> float:
+    """Return the ``q`` quantile of the lag in seconds (0 < q < 1), or inf."""
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"q must be between 0 and 1; got {q!r}")
+    if write_rate >= apply_rate:
+        return math.inf
+    return delay - math.log1p(-q) / (apply_rate - write_rate)
+
+
+def backlog_growth_rate(write_rate: float, apply_rate: float) -> float:
+    """Return how fast the lag grows (seconds per second) past saturation, else 0.
+
+    With more writes than a replica can apply, its queue grows by
+    write_rate - apply_rate writes a second, and a write arriving at time t waits
+    for about that backlog: (write_rate - apply_rate) t / apply_rate.
+    """
+    return max(0.0, (write_rate - apply_rate) / apply_rate)

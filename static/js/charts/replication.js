@@ -1,0 +1,43 @@
+// Charts for the replication engine: how far behind each server is, what that
+// costs readers (stale reads), and what waiting for replicas costs writers.
+import { PALETTE, barChart, group, lineChart } from "./common.js";
+
+// The big figures above the charts.
+export const figures = ["max_node_lag_ms", "stale_read_ratio_recent", "write_latency_ms_recent", "master_utilization_recent"];
+
+// Masters in green, paused replicas in orange, the others in the first colour.
+const nodeColors = (f) => (f.metrics.node_roles || []).map((role, i) => {
+  if (role === "master") return PALETTE[2];
+  return (f.metrics.node_paused || [])[i] ? PALETTE[1] : PALETTE[0];
+});
+
+export default function mount(root, ctx) {
+  return group(
+    barChart(root, {
+      title: "Lag of each server now (age of its oldest unapplied write)",
+      yTitle: "ms",
+      categories: (f) => f.metrics.node_names,
+      values: (f) => f.metrics.node_lag_ms,
+      colors: nodeColors,
+    }, ctx),
+    lineChart(root, {
+      title: "Replication lag",
+      yTitle: "ms",
+      series: [
+        { label: "Mean, commit to apply (last 3 s)", value: (f) => f.metrics.lag_ms_recent },
+        { label: "Largest lag now", value: (f) => f.metrics.max_node_lag_ms, color: PALETTE[1] },
+      ],
+    }, ctx),
+    lineChart(root, {
+      title: "Stale reads (last 3 s)",
+      yTitle: "share of reads",
+      yRange: [0, 1.02],
+      series: [{ label: "Stale reads", value: (f) => f.metrics.stale_read_ratio_recent, color: PALETTE[1] }],
+    }, ctx),
+    lineChart(root, {
+      title: "Write wait for replicas (last 3 s)",
+      yTitle: "ms",
+      series: [{ label: "Commit to acknowledgement", value: (f) => f.metrics.write_latency_ms_recent }],
+    }, ctx),
+  );
+}
