@@ -1,0 +1,43 @@
+// Charts for the queue engine: the backlog, how long users wait for an answer
+// (sync) or for their job (async), throughput against arrivals, and who is busy.
+import { PALETTE, barChart, group, lineChart } from "./common.js";
+
+// The big figures above the charts.
+export const figures = ["queue_length", "response_s_recent", "wait_s_recent", "utilization"];
+
+export default function mount(root, ctx) {
+  return group(
+    lineChart(root, {
+      title: "Jobs waiting and in service",
+      yTitle: "jobs",
+      series: [
+        { label: "Waiting", value: (f) => f.metrics.queue_length },
+        { label: "In service", value: (f) => f.metrics.in_service },
+      ],
+    }, ctx),
+    lineChart(root, {
+      title: "Response and wait (last 3 s)",
+      yTitle: "seconds",
+      series: [
+        { label: "Response to the user", value: (f) => f.metrics.response_s_recent },
+        { label: "Wait before the work starts", value: (f) => f.metrics.wait_s_recent },
+      ],
+    }, ctx),
+    lineChart(root, {
+      title: "Arrivals and completions (last 3 s)",
+      yTitle: "per second",
+      series: [
+        { label: "Arrivals", value: (f) => f.metrics.arrivals_per_s_recent },
+        { label: "Jobs done", value: (f) => f.metrics.done_per_s_recent },
+        { label: "Rejected or timed out", value: (f) => f.metrics.failed_per_s_recent, color: PALETTE[1] },
+      ],
+    }, ctx),
+    barChart(root, {
+      title: "Workers and web threads",
+      yTitle: "count",
+      categories: (f) => f.metrics.pool_names,
+      values: (f) => f.metrics.pool_counts,
+      colors: () => [PALETTE[1], PALETTE[2], PALETTE[1], PALETTE[2]],
+    }, ctx),
+  );
+}
