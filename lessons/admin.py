@@ -10,6 +10,6 @@ class ModuleAdmin(admin.ModelAdmin):
 
 @admin.register(Lesson)
 class LessonAdmin(admin.ModelAdmin):
-    list_display = ("title", "module", "engine", "order", "published")
-    list_filter = ("module", "published", "engine")
+    list_display = ("title", "module", "engine", "order", "status")
+    list_filter = ("module", "status", "engine")
     search_fields = ("title", "summary", "body")

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import secrets
+
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
 
+def _token() -> str:
+    return secrets.token_urlsafe(18)
+
+
 class Module(models.Model):
-    """A group of lessons in the order the ideas build on each other."""
+    """A group of lessons, in the order the ideas build on each other."""
 
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=120)
@@ -21,18 +28,31 @@ class Module(models.Model):
 class Lesson(models.Model):
     """One idea, explained beside a live simulation of it."""
 
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
     module = models.ForeignKey(Module, on_delete=models.PROTECT, related_name="lessons")
     order = models.PositiveIntegerField(default=0)
     summary = models.CharField(max_length=300, blank=True)
-    body = models.TextField(help_text="Markdown.")
+    objectives = models.JSONField(
+        default=list, blank=True, help_text="What a student can do afterwards."
+    )
+    topics = models.JSONField(
+        default=list, blank=True, help_text="Topics of the study notes it covers."
+    )
+    glossary = models.JSONField(
+        default=list, blank=True, help_text="Glossary terms (slugs) it uses."
+    )
+    body = models.TextField(help_text="Markdown. Inline SVG diagrams are kept.")
     engine = models.CharField(max_length=40, help_text="The simulation engine's kind.")
     preset = models.JSONField(default=dict, blank=True, help_text="Engine parameters.")
-    steps = models.JSONField(
-        default=list, blank=True, help_text="Guided 'try this' steps."
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.DRAFT
     )
-    published = models.BooleanField(default=True)
+    preview_token = models.CharField(max_length=40, default=_token, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -43,3 +63,135 @@ class Lesson(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("lesson", args=[self.slug])
+
+    @property
+    def published(self) -> bool:
+        return self.status == self.Status.PUBLISHED
+
+    def preview_url(self) -> str:
+        return reverse("lesson-preview", args=[self.slug, self.preview_token])
+
+
+class Step(models.Model):
+    """A guided step: predict, then act (its actions may be timed), then explain."""
+
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="steps")
+    order = models.PositiveIntegerField(default=0)
+    title = models.CharField(max_length=200)
+    predict = models.TextField(
+        blank=True, help_text="The question the student answers before acting."
+    )
+    text = models.TextField(blank=True, help_text="What to do.")
+    button = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="Label of the button that plays the actions.",
+    )
+    actions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='A list of {"command": NAME, "args": {...}} or {"set": {PARAM: VALUE}}, '
+        'each with an optional "after" in simulated seconds.',
+    )
+    explain = models.TextField(
+        blank=True, help_text="What happened, and why (shown on request)."
+    )
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Question(models.Model):
+    """A checkpoint question: choices with exactly one right answer, or a number."""
+
+    class Kind(models.TextChoices):
+        CHOICE = "choice", "Multiple choice"
+        NUMBER = "number", "Number"
+
+    lesson = models.ForeignKey(
+        Lesson, on_delete=models.CASCADE, related_name="questions"
+    )
+    order = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CHOICE)
+    prompt = models.TextField()
+    choices = models.JSONField(
+        default=list, blank=True, help_text='[{"text", "correct", "why"}, ...]'
+    )
+    answer = models.FloatField(null=True, blank=True, help_text="For number questions.")
+    tolerance = models.FloatField(
+        default=0, help_text="For number questions: accepted distance from the answer."
+    )
+    unit = models.CharField(max_length=30, blank=True)
+    explain = models.TextField(blank=True, help_text="Shown after any answer.")
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.prompt[:80]
+
+
+class LessonVersion(models.Model):
+    """A saved state of a lesson, in its file format; kept even if the lesson is deleted."""
+
+    lesson = models.ForeignKey(
+        Lesson, null=True, on_delete=models.SET_NULL, related_name="versions"
+    )
+    slug = models.SlugField()
+    text = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.slug} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Term(models.Model):
+    """A glossary entry, linked from the lessons that use it."""
+
+    slug = models.SlugField(unique=True)
+    term = models.CharField(max_length=100)
+    definition = models.TextField()
+
+    class Meta:
+        ordering = ["term"]
+
+    def __str__(self) -> str:
+        return self.term
+
+    def get_absolute_url(self) -> str:
+        return reverse("glossary") + f"#{self.slug}"
+
+
+class Progress(models.Model):
+    """A signed-in student's progress in one lesson (anonymous visitors keep it in the session)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="progress"
+    )
+    lesson = models.ForeignKey(
+        Lesson, on_delete=models.CASCADE, related_name="progress"
+    )
+    seen_at = models.DateTimeField()
+    passed = models.JSONField(
+        default=list, blank=True, help_text="Orders of the questions answered right."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "lesson"], name="one_progress_per_lesson"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.lesson}"

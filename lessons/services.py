@@ -1,7 +1,15 @@
-"""Lesson content: parsing lesson files, loading them, rendering Markdown."""
+"""Lesson content: the file format, loading and exporting, rendering, versions.
+
+A lesson file is TOML front matter between ``+++`` lines, then Markdown. The
+repository's lessons (``lessons/content/*.md``) and the admin's export use the same
+format; ``lesson_to_text`` writes it canonically, so export then import gives back
+the same lessons exactly.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,9 +21,10 @@ from django.db import transaction
 from simulations.engines import get_engine
 from simulations.engines.base import EngineError
 
-from .models import Lesson, Module
+from .models import Lesson, LessonVersion, Module, Question, Step, Term
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
+GLOSSARY_DIR = CONTENT_DIR / "glossary"
 FENCE = "+++"
 
 _SVG_TAGS = {
@@ -58,10 +67,12 @@ _SVG_ATTRS = {
     "stroke-width",
     "stroke-dasharray",
     "font-size",
+    "font-weight",
     "text-anchor",
     "dominant-baseline",
     "transform",
     "marker-end",
+    "marker-start",
     "markerWidth",
     "markerHeight",
     "refX",
@@ -70,10 +81,13 @@ _SVG_ATTRS = {
     "role",
     "aria-label",
     "aria-labelledby",
+    "aria-hidden",
     "focusable",
     "class",
     "id",
     "href",
+    "opacity",
+    "fill-opacity",
 }
 ALLOWED_TAGS = (
     set(nh3.ALLOWED_TAGS)
@@ -114,7 +128,11 @@ ALLOWED_ATTRIBUTES = {
 
 
 class LessonFileError(ValueError):
-    """A lesson file is malformed; the message names the file and the field."""
+    """A lesson is malformed; the message names the source and the field."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def render_markdown(text: str) -> str:
@@ -130,8 +148,11 @@ def render_markdown(text: str) -> str:
     )
 
 
+# Parsing and validation ---------------------------------------------------------
+
+
 def parse_lesson(text: str, source: str = "lesson") -> dict[str, Any]:
-    """Split a lesson file into its TOML front matter and Markdown body."""
+    """Split a lesson file into its front matter and body, and validate it."""
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != FENCE:
         raise LessonFileError(
@@ -149,71 +170,504 @@ def parse_lesson(text: str, source: str = "lesson") -> dict[str, Any]:
         raise LessonFileError(
             f"{source}: front matter is not valid TOML: {exc}"
         ) from None
-    meta["body"] = "".join(lines[end + 1 :]).strip() + "\n"
+    meta["body"] = "".join(lines[end + 1 :]).strip("\n") + "\n"
     return validate_lesson(meta, source)
 
 
-REQUIRED = ("slug", "title", "module", "module_title", "engine")
+FIELDS = (
+    "slug",
+    "title",
+    "module",
+    "module_title",
+    "module_order",
+    "order",
+    "status",
+    "summary",
+    "engine",
+    "topics",
+    "objectives",
+    "glossary",
+    "preset",
+    "steps",
+    "questions",
+    "body",
+)
+STEP_FIELDS = ("title", "predict", "text", "button", "explain", "actions")
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
-def validate_lesson(meta: dict[str, Any], source: str) -> dict[str, Any]:
-    """Check a lesson's fields against its engine; raise LessonFileError naming the field."""
-    for name in REQUIRED:
-        if not isinstance(meta.get(name), str) or not meta[name].strip():
-            raise LessonFileError(f"{source}: field {name!r} is required (text)")
+def _fail(source: str, field: str, message: str) -> LessonFileError:
+    return LessonFileError(f"{source}: {field}: {message}", field)
+
+
+def _text(
+    meta: dict[str, Any],
+    name: str,
+    source: str,
+    *,
+    required: bool = False,
+    where: str = "",
+) -> str:
+    value = meta.get(name, "")
+    field = f"{where}{name}"
+    if not isinstance(value, str):
+        raise _fail(source, field, "must be text")
+    if required and not value.strip():
+        raise _fail(source, field, "is required")
+    return value
+
+
+def _texts(meta: dict[str, Any], name: str, source: str) -> list[str]:
+    value = meta.get(name, [])
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and v.strip() for v in value
+    ):
+        raise _fail(source, name, "must be a list of non-empty texts")
+    return value
+
+
+def _int(meta: dict[str, Any], name: str, source: str) -> int:
+    value = meta.get(name, 0)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= 10_000
+    ):
+        raise _fail(source, name, "must be a whole number from 0 to 10000")
+    return value
+
+
+def validate_lesson(meta: dict[str, Any], source: str = "lesson") -> dict[str, Any]:
+    """Return the lesson in canonical form; raise LessonFileError naming the field."""
+    unknown = sorted(set(meta) - set(FIELDS))
+    if unknown:
+        raise _fail(source, unknown[0], "unknown field; fields: " + ", ".join(FIELDS))
+    out: dict[str, Any] = {}
+    for name in ("slug", "title", "module", "module_title", "engine"):
+        out[name] = _text(meta, name, source, required=True).strip()
+    for name in ("slug", "module"):
+        if not SLUG.match(out[name]):
+            raise _fail(
+                source,
+                name,
+                "must be lower-case words joined by hyphens, like caching-and-eviction",
+            )
+    out["module_order"] = _int(meta, "module_order", source)
+    out["order"] = _int(meta, "order", source)
+    status = meta.get("status", Lesson.Status.PUBLISHED)
+    if status not in Lesson.Status.values:
+        raise _fail(
+            source, "status", "must be one of " + ", ".join(Lesson.Status.values)
+        )
+    out["status"] = status
+    out["summary"] = _text(meta, "summary", source).strip()
+    if len(out["summary"]) > 300:
+        raise _fail(source, "summary", "must be at most 300 characters")
+    for name in ("topics", "objectives", "glossary"):
+        out[name] = _texts(meta, name, source)
     try:
-        engine = get_engine(meta["engine"])
-        meta["preset"] = engine.validate_params(meta.get("preset", {}))
-        for i, step in enumerate(meta.get("steps", [])):
-            for action in step.get("actions", []):
-                if "command" in action:
-                    action["args"] = engine.command(action["command"]).coerce_args(
-                        action.get("args")
-                    )
-                elif "set" in action:
-                    for name, value in action["set"].items():
-                        action["set"][name] = engine.param(name).coerce(value)
-                else:
-                    raise LessonFileError(
-                        f"{source}: steps[{i}] action needs 'command' or 'set'"
-                    )
+        engine = get_engine(out["engine"])
     except EngineError as exc:
-        raise LessonFileError(f"{source}: {exc.field}: {exc.message}") from None
-    return meta
+        raise _fail(source, "engine", exc.message) from None
+    preset = meta.get("preset", {})
+    if not isinstance(preset, dict):
+        raise _fail(source, "preset", "must be a table of parameter values")
+    try:
+        values = engine.validate_params(preset)
+    except EngineError as exc:
+        raise _fail(source, f"preset.{exc.field}", exc.message) from None
+    out["preset"] = {p.name: values[p.name] for p in engine.params if p.name in preset}
+    out["steps"] = [
+        validate_step(step, i, engine, source)
+        for i, step in enumerate(meta.get("steps", []))
+    ]
+    out["questions"] = [
+        validate_question(q, i, source) for i, q in enumerate(meta.get("questions", []))
+    ]
+    out["body"] = _text(meta, "body", source, required=True)
+    return out
+
+
+def validate_step(step: Any, index: int, engine: Any, source: str) -> dict[str, Any]:
+    where = f"steps[{index}]."
+    if not isinstance(step, dict):
+        raise _fail(source, f"steps[{index}]", "must be a table")
+    unknown = sorted(set(step) - set(STEP_FIELDS))
+    if unknown:
+        raise _fail(
+            source,
+            where + unknown[0],
+            "unknown field; fields: " + ", ".join(STEP_FIELDS),
+        )
+    out = {
+        name: _text(step, name, source, where=where).strip()
+        for name in STEP_FIELDS
+        if name != "actions"
+    }
+    if not out["title"]:
+        raise _fail(source, where + "title", "is required")
+    actions = step.get("actions", [])
+    if not isinstance(actions, list):
+        raise _fail(source, where + "actions", "must be a list")
+    out["actions"] = [
+        validate_action(a, f"{where}actions[{j}]", engine, source)
+        for j, a in enumerate(actions)
+    ]
+    return out
+
+
+def validate_action(
+    action: Any, where: str, engine: Any, source: str
+) -> dict[str, Any]:
+    """Check one action against the engine's declared commands and parameters."""
+    if not isinstance(action, dict) or ("command" in action) == ("set" in action):
+        raise _fail(
+            source, where, "needs either 'command' (with optional 'args') or 'set'"
+        )
+    unknown = sorted(set(action) - {"command", "args", "set", "after"})
+    if unknown:
+        raise _fail(
+            source,
+            f"{where}.{unknown[0]}",
+            "unknown field; fields: command, args, set, after",
+        )
+    out: dict[str, Any] = {}
+    try:
+        if "command" in action:
+            args = action.get("args", {})
+            if not isinstance(args, dict):
+                raise _fail(source, f"{where}.args", "must be a table")
+            out["command"] = action["command"]
+            out["args"] = engine.command(action["command"]).coerce_args(args)
+        else:
+            if not isinstance(action["set"], dict) or not action["set"]:
+                raise _fail(
+                    source, f"{where}.set", "must be a table of parameter values"
+                )
+            values = {}
+            for name, value in action["set"].items():
+                values[name] = engine.param(name).coerce(value)
+            out["set"] = values
+    except EngineError as exc:
+        raise _fail(source, f"{where}.{exc.field}", exc.message) from None
+    after = action.get("after", 0)
+    if (
+        isinstance(after, bool)
+        or not isinstance(after, (int, float))
+        or not 0 <= after <= 3600
+    ):
+        raise _fail(
+            source,
+            f"{where}.after",
+            "must be a number of simulated seconds from 0 to 3600",
+        )
+    if after:
+        out["after"] = float(after)
+    return out
+
+
+def validate_question(question: Any, index: int, source: str) -> dict[str, Any]:
+    where = f"questions[{index}]."
+    if not isinstance(question, dict):
+        raise _fail(source, f"questions[{index}]", "must be a table")
+    kind = question.get("kind", Question.Kind.CHOICE)
+    if kind not in Question.Kind.values:
+        raise _fail(
+            source, where + "kind", "must be one of " + ", ".join(Question.Kind.values)
+        )
+    allowed = {"kind", "prompt", "explain"} | (
+        {"choices"} if kind == "choice" else {"answer", "tolerance", "unit"}
+    )
+    unknown = sorted(set(question) - allowed)
+    if unknown:
+        raise _fail(
+            source,
+            where + unknown[0],
+            f"unknown field for a {kind} question; fields: "
+            + ", ".join(sorted(allowed)),
+        )
+    out: dict[str, Any] = {
+        "kind": kind,
+        "prompt": _text(question, "prompt", source, required=True, where=where).strip(),
+    }
+    if kind == "choice":
+        choices = question.get("choices", [])
+        if not isinstance(choices, list) or len(choices) < 2:
+            raise _fail(
+                source,
+                where + "choices",
+                "a choice question needs at least two choices",
+            )
+        clean = []
+        for j, choice in enumerate(choices):
+            at = f"{where}choices[{j}]."
+            if not isinstance(choice, dict) or set(choice) - {"text", "correct", "why"}:
+                raise _fail(
+                    source,
+                    f"{where}choices[{j}]",
+                    "must be a table of text, correct and why",
+                )
+            correct = choice.get("correct", False)
+            if not isinstance(correct, bool):
+                raise _fail(source, at + "correct", "must be true or false")
+            clean.append(
+                {
+                    "text": _text(
+                        choice, "text", source, required=True, where=at
+                    ).strip(),
+                    "correct": correct,
+                    "why": _text(
+                        choice, "why", source, required=True, where=at
+                    ).strip(),
+                }
+            )
+        if sum(c["correct"] for c in clean) != 1:
+            raise _fail(
+                source, where + "choices", "exactly one choice must be marked correct"
+            )
+        out["choices"] = clean
+    else:
+        answer, tolerance = question.get("answer"), question.get("tolerance", 0)
+        for name, value in (("answer", answer), ("tolerance", tolerance)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
+                raise _fail(source, where + name, "must be a number")
+        if tolerance < 0:
+            raise _fail(source, where + "tolerance", "must be 0 or more")
+        out["answer"] = float(answer)
+        out["tolerance"] = float(tolerance)
+        out["unit"] = _text(question, "unit", source, where=where).strip()
+    out["explain"] = _text(question, "explain", source, where=where).strip()
+    return out
+
+
+# Writing the file format ----------------------------------------------------------
+
+
+def _toml_str(value: str) -> str:
+    if "\n" in value:
+        body = value.replace("\\", "\\\\").replace('"', '\\"')
+        return '"""\n' + body + '"""'
+    escaped = (
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\t", "\\t")
+        .replace("\r", "\\r")
+    )
+    return f'"{escaped}"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_str(value)
+    if isinstance(value, dict):
+        inner = ", ".join(
+            f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()
+        )
+        return "{ " + inner + " }" if inner else "{}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        items = [_toml_value(v) for v in value]
+        flat = "[" + ", ".join(items) + "]"
+        if len(flat) <= 80 and "\n" not in flat:
+            return flat
+        return "[\n" + "".join(f"  {item},\n" for item in items) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_str(key)
+
+
+def lesson_to_text(lesson: dict[str, Any]) -> str:
+    """Write a canonical lesson (as ``validate_lesson`` returns it) in the file format."""
+    out = [FENCE]
+    for name in FIELDS[:-4]:
+        out.append(f"{name} = {_toml_value(lesson[name])}")
+    if lesson["preset"]:
+        out += ["", "[preset]"]
+        out += [
+            f"{_toml_key(k)} = {_toml_value(v)}" for k, v in lesson["preset"].items()
+        ]
+    for step in lesson["steps"]:
+        out += ["", "[[steps]]"]
+        out += [
+            f"{name} = {_toml_value(step[name])}"
+            for name in STEP_FIELDS
+            if step[name] or name == "title"
+        ]
+    for question in lesson["questions"]:
+        out += ["", "[[questions]]"]
+        for name, value in question.items():
+            if name != "choices" and (value or name in ("kind", "prompt", "answer")):
+                out.append(f"{name} = {_toml_value(value)}")
+        for choice in question.get("choices", []):
+            out += ["[[questions.choices]]"] + [
+                f"{k} = {_toml_value(v)}" for k, v in choice.items()
+            ]
+    out += [FENCE, lesson["body"].rstrip("\n"), ""]
+    return "\n".join(out)
+
+
+# Between files and the database ------------------------------------------------------
+
+
+def lesson_to_dict(lesson: Lesson) -> dict[str, Any]:
+    """Return a lesson from the database in canonical form."""
+    data = {
+        "slug": lesson.slug,
+        "title": lesson.title,
+        "module": lesson.module.slug,
+        "module_title": lesson.module.title,
+        "module_order": lesson.module.order,
+        "order": lesson.order,
+        "status": lesson.status,
+        "summary": lesson.summary,
+        "engine": lesson.engine,
+        "topics": list(lesson.topics),
+        "objectives": list(lesson.objectives),
+        "glossary": list(lesson.glossary),
+        "preset": dict(lesson.preset),
+        "steps": [
+            {
+                **{n: getattr(s, n) for n in STEP_FIELDS if n != "actions"},
+                "actions": s.actions,
+            }
+            for s in lesson.steps.all()
+        ],
+        "questions": [],
+        "body": lesson.body,
+    }
+    for q in lesson.questions.all():
+        item: dict[str, Any] = {"kind": q.kind, "prompt": q.prompt}
+        if q.kind == Question.Kind.CHOICE:
+            item["choices"] = q.choices
+        else:
+            item.update(answer=q.answer, tolerance=q.tolerance, unit=q.unit)
+        item["explain"] = q.explain
+        data["questions"].append(item)
+    return validate_lesson(data, lesson.slug)
 
 
 @transaction.atomic
-def lesson_load(meta: dict[str, Any]) -> Lesson:
-    """Create or update a lesson (and its module) from parsed file content."""
+def lesson_save(data: dict[str, Any], *, author=None, note: str = "") -> Lesson:
+    """Create or update a lesson with its module, steps and questions; record a version."""
     module, _ = Module.objects.update_or_create(
-        slug=meta["module"],
-        defaults={
-            "title": meta["module_title"],
-            "order": int(meta.get("module_order", 0)),
-        },
+        slug=data["module"],
+        defaults={"title": data["module_title"], "order": data["module_order"]},
     )
     lesson, _ = Lesson.objects.update_or_create(
-        slug=meta["slug"],
+        slug=data["slug"],
         defaults={
-            "title": meta["title"],
+            "title": data["title"],
             "module": module,
-            "order": int(meta.get("order", 0)),
-            "summary": meta.get("summary", ""),
-            "body": meta["body"],
-            "engine": meta["engine"],
-            "preset": meta["preset"],
-            "steps": meta.get("steps", []),
-            "published": bool(meta.get("published", True)),
+            "order": data["order"],
+            "status": data["status"],
+            "summary": data["summary"],
+            "engine": data["engine"],
+            "topics": data["topics"],
+            "objectives": data["objectives"],
+            "glossary": data["glossary"],
+            "preset": data["preset"],
+            "body": data["body"],
         },
     )
+    lesson.steps.all().delete()
+    Step.objects.bulk_create(
+        Step(lesson=lesson, order=i, **{n: s[n] for n in STEP_FIELDS})
+        for i, s in enumerate(data["steps"])
+    )
+    lesson.questions.all().delete()
+    Question.objects.bulk_create(
+        Question(
+            lesson=lesson,
+            order=i,
+            kind=q["kind"],
+            prompt=q["prompt"],
+            choices=q.get("choices", []),
+            answer=q.get("answer"),
+            tolerance=q.get("tolerance", 0),
+            unit=q.get("unit", ""),
+            explain=q["explain"],
+        )
+        for i, q in enumerate(data["questions"])
+    )
+    version_record(lesson, author=author, note=note)
     return lesson
 
 
+def version_record(
+    lesson: Lesson, *, author=None, note: str = ""
+) -> LessonVersion | None:
+    """Keep the lesson's current text as a version, unless it equals the latest one."""
+    text = lesson_to_text(lesson_to_dict(lesson))
+    latest = LessonVersion.objects.filter(slug=lesson.slug).first()
+    if latest is not None and latest.text == text:
+        return None
+    return LessonVersion.objects.create(
+        lesson=lesson, slug=lesson.slug, text=text, author=author, note=note
+    )
+
+
+def load_glossary(directory: Path = GLOSSARY_DIR) -> list[Term]:
+    """Create or update glossary terms from ``*.toml`` files: ``[slug] term=.. definition=..``."""
+    terms = []
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            entries = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise LessonFileError(f"{path.name}: not valid TOML: {exc}") from None
+        for slug, entry in entries.items():
+            if (
+                not SLUG.match(slug)
+                or not isinstance(entry, dict)
+                or set(entry) != {"term", "definition"}
+            ):
+                raise LessonFileError(
+                    f"{path.name}: [{slug}] needs a slug name and exactly term and definition"
+                )
+            term, _ = Term.objects.update_or_create(slug=slug, defaults=entry)
+            terms.append(term)
+    return terms
+
+
 def load_directory(directory: Path = CONTENT_DIR) -> list[Lesson]:
-    """Load every ``*.md`` lesson file in ``directory``; all or nothing."""
+    """Load every lesson file in ``directory`` and the glossary; all or nothing."""
     parsed = [
         parse_lesson(p.read_text(encoding="utf-8"), p.name)
         for p in sorted(directory.glob("*.md"))
     ]
     with transaction.atomic():
-        return [lesson_load(meta) for meta in parsed]
+        if (directory / "glossary").is_dir():
+            load_glossary(directory / "glossary")
+        known = set(Term.objects.values_list("slug", flat=True))
+        for data in parsed:
+            missing = [t for t in data["glossary"] if t not in known]
+            if missing:
+                raise LessonFileError(
+                    f"{data['slug']}: glossary: no term {missing[0]!r} in the glossary files"
+                )
+        return [lesson_save(data, note="loaded from file") for data in parsed]
+
+
+def export_directory(directory: Path, lessons=None) -> list[Path]:
+    """Write lessons (all by default) as files into ``directory``; return the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for lesson in (
+        lessons if lessons is not None else Lesson.objects.select_related("module")
+    ):
+        path = directory / f"{lesson.slug}.md"
+        path.write_text(lesson_to_text(lesson_to_dict(lesson)), encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,51 +1,259 @@
 from __future__ import annotations
 
 import json
+import math
 
-from django.shortcuts import get_object_or_404, render
+from django.contrib.auth import login
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.views import LoginView
+from django.db.models import Q
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from simulations.engines import get_engine
 from simulations.views import visitor_id
 
-from .models import Lesson, Module
-from .services import render_markdown
+from .models import Lesson, Module, Question, Term
+from .progress import (
+    overview,
+    progress_mark_seen,
+    progress_merge,
+    progress_of,
+    progress_pass,
+)
+from .services import lesson_to_dict, render_markdown
+
+
+def lesson_page_context(
+    data: dict, *, lesson: Lesson | None = None, preview: bool = False
+) -> dict:
+    """Return what the lesson template needs from a canonical lesson (saved or not)."""
+    engine = get_engine(data["engine"])
+    terms = {t.slug: t for t in Term.objects.filter(slug__in=data["glossary"])}
+    published = Lesson.objects.filter(status=Lesson.Status.PUBLISHED).select_related(
+        "module"
+    )
+    ordered = list(published)
+    index = next(
+        (i for i, item in enumerate(ordered) if item.slug == data["slug"]), None
+    )
+    return {
+        "lesson": data,
+        "saved": lesson,
+        "preview": preview,
+        "module_title": data["module_title"],
+        "body": render_markdown(data["body"]),
+        "engine": engine,
+        "describe": engine.describe(),
+        "preset": data["preset"],
+        "steps": [
+            {**step, "actions_json": json.dumps(step["actions"])}
+            for step in data["steps"]
+        ],
+        "questions": data["questions"],
+        "answers_json": json.dumps(data["questions"]) if preview else "",
+        "terms": [terms[slug] for slug in data["glossary"] if slug in terms],
+        "previous": ordered[index - 1] if index else None,
+        "next": ordered[index + 1]
+        if index is not None and index + 1 < len(ordered)
+        else None,
+    }
 
 
 @require_GET
 def lesson_index(request):
-    modules = Module.objects.prefetch_related("lessons").all()
+    modules = Module.objects.prefetch_related("lessons")
     groups = [
-        (m, [lesson for lesson in m.lessons.all() if lesson.published]) for m in modules
+        (m, [item for item in m.lessons.all() if item.published]) for m in modules
     ]
+    progress = progress_of(request)
     return render(
-        request, "lessons/index.html", {"groups": [g for g in groups if g[1]]}
+        request,
+        "lessons/index.html",
+        {
+            "groups": [g for g in groups if g[1]],
+            "progress": progress,
+            "resume": overview(request)["resume"] if progress else None,
+        },
     )
 
 
 @require_GET
 @ensure_csrf_cookie
 def lesson_detail(request, slug):
-    lesson = get_object_or_404(Lesson, slug=slug, published=True)
+    lesson = get_object_or_404(
+        Lesson.objects.select_related("module"),
+        slug=slug,
+        status=Lesson.Status.PUBLISHED,
+    )
     visitor_id(request)
-    engine = get_engine(lesson.engine)
-    ordered = list(Lesson.objects.filter(published=True))
-    index = next(i for i, item in enumerate(ordered) if item.pk == lesson.pk)
-    return render(
+    progress_mark_seen(request, lesson)
+    context = lesson_page_context(lesson_to_dict(lesson), lesson=lesson)
+    context["passed"] = progress_of(request).get(slug, {}).get("passed", set())
+    return render(request, "lessons/detail.html", context)
+
+
+@require_GET
+@ensure_csrf_cookie
+def lesson_preview(request, slug, token):
+    """A draft's private link: whoever has it sees the lesson as students will."""
+    lesson = get_object_or_404(Lesson.objects.select_related("module"), slug=slug)
+    if not constant_time_compare(token, lesson.preview_token):
+        raise Http404("no such preview")
+    visitor_id(request)
+    response = render(
         request,
         "lessons/detail.html",
-        {
-            "lesson": lesson,
-            "body": render_markdown(lesson.body),
-            "engine": engine,
-            "describe": engine.describe(),
-            "preset": lesson.preset,
-            "steps": [
-                {**step, "actions_json": json.dumps(step.get("actions", []))}
-                for step in lesson.steps
-            ],
-            "previous": ordered[index - 1] if index > 0 else None,
-            "next": ordered[index + 1] if index + 1 < len(ordered) else None,
-        },
+        lesson_page_context(lesson_to_dict(lesson), lesson=lesson, preview=True),
     )
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def grade(question: Question, body: dict) -> dict:
+    """Grade an answer; raise ValueError(field, message) on malformed input."""
+    if question.kind == Question.Kind.CHOICE:
+        choice = body.get("choice")
+        allowed = list(range(len(question.choices)))
+        if isinstance(choice, bool) or choice not in allowed:
+            raise ValueError(
+                "choice", "choice must be one of " + ", ".join(map(str, allowed))
+            )
+        picked = question.choices[choice]
+        right = next(i for i, c in enumerate(question.choices) if c["correct"])
+        return {
+            "correct": picked["correct"],
+            "why": picked["why"],
+            "right": right,
+            "explain": question.explain,
+        }
+    value = body.get("value")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+    ):
+        raise ValueError("value", "value must be a number")
+    correct = abs(value - question.answer) <= question.tolerance
+    return {
+        "correct": correct,
+        "answer": question.answer,
+        "tolerance": question.tolerance,
+        "unit": question.unit,
+        "explain": question.explain,
+    }
+
+
+@require_POST
+def answer(request, slug, index):
+    lesson = get_object_or_404(Lesson, slug=slug, status=Lesson.Status.PUBLISHED)
+    question = lesson.questions.filter(order=index).first()
+    if question is None:
+        return JsonResponse(
+            {"errors": {"question": f"this lesson has no question {index}"}}, status=404
+        )
+    try:
+        body = json.loads(request.body or b"{}")
+        if not isinstance(body, dict):
+            raise ValueError
+    except ValueError:
+        return JsonResponse(
+            {"errors": {"body": "the request body must be a JSON object"}}, status=400
+        )
+    try:
+        result = grade(question, body)
+    except ValueError as exc:
+        field, message = exc.args
+        return JsonResponse({"errors": {field: message}}, status=400)
+    if result["correct"]:
+        progress_pass(request, lesson, index)
+    return JsonResponse(result)
+
+
+@require_GET
+def glossary(request):
+    terms = Term.objects.all()
+    users: dict[str, list[Lesson]] = {}
+    for lesson in Lesson.objects.filter(status=Lesson.Status.PUBLISHED):
+        for slug in lesson.glossary:
+            users.setdefault(slug, []).append(lesson)
+    return render(
+        request,
+        "lessons/glossary.html",
+        {"terms": [(t, users.get(t.slug, [])) for t in terms]},
+    )
+
+
+@require_GET
+def search(request):
+    query = request.GET.get("q", "").strip()[:100]
+    results = []
+    if query:
+        published = Lesson.objects.filter(
+            status=Lesson.Status.PUBLISHED
+        ).select_related("module")
+        words = query.split()
+        match = Q()
+        for word in words:
+            match &= (
+                Q(title__icontains=word)
+                | Q(summary__icontains=word)
+                | Q(body__icontains=word)
+            )
+        found = list(published.filter(match))
+        lowered = query.lower()
+        found.sort(
+            key=lambda item: (
+                lowered not in item.title.lower(),
+                lowered not in item.summary.lower(),
+                item.module.order,
+                item.order,
+            )
+        )
+        results = found
+        terms = list(
+            Term.objects.filter(
+                Q(term__icontains=query) | Q(definition__icontains=query)
+            )
+        )
+    else:
+        terms = []
+    return render(
+        request,
+        "lessons/search.html",
+        {"query": query, "results": results, "terms": terms},
+    )
+
+
+@require_GET
+def progress_view(request):
+    return render(request, "lessons/progress.html", overview(request))
+
+
+class SignInView(LoginView):
+    """Sign in, bringing along the progress made as an anonymous visitor.
+
+    Django keeps an anonymous session's data when it signs the visitor in, so the
+    progress is still there to merge.
+    """
+
+    template_name = "registration/login.html"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        progress_merge(self.request.session, self.request.user)
+        return response
+
+
+@require_http_methods(["GET", "POST"])
+def sign_up(request):
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        progress_merge(request.session, user)
+        return redirect("progress")
+    return render(request, "registration/signup.html", {"form": form})

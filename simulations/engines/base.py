@@ -283,6 +283,9 @@ class Engine:
     event_types: ClassVar[tuple[str, ...]] = ()
     metric_specs: ClassVar[tuple[Metric, ...]] = ()
     derived: ClassVar[tuple[str, ...]] = ()
+    # What ``processed`` counts, for the speed benchmark: simulated "events", or
+    # "queries" for an engine that runs real SQL.
+    bench_unit: ClassVar[str] = "events"
 
     def __init__(self, params: Mapping[str, Any] | None = None, seed: int = 0) -> None:
         self.p: dict[str, Any] = self.validate_params(params or {})

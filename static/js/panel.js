@@ -297,24 +297,43 @@ export class Panel {
     if (this.isLive()) this.send({ type: "set", name: p.name, value });
   }
 
-  // Applies a guided step's actions: parameter changes and commands.
+  // Plays a guided step's actions: parameter changes and commands, each at its
+  // "after" (simulated seconds from the moment the step is played).
   async play(actions) {
+    const timed = [...actions].sort((a, b) => (a.after || 0) - (b.after || 0));
     if (!this.isLive()) {
-      for (const a of actions) if (a.set) Object.assign(this.values, a.set);
+      for (const a of timed) if (a.set && !a.after) Object.assign(this.values, a.set);
       this.syncInputs();
       await this.start();
+      if (!this.client) return;
       await new Promise((resolve) => this.client.addEventListener("hello", resolve, { once: true }));
-      for (const a of actions) if (a.command) await this.send({ type: "command", name: a.command, args: a.args || {} });
-      return;
     }
-    for (const a of actions) {
-      if (a.set) for (const [name, value] of Object.entries(a.set)) {
-        this.values[name] = value;
-        await this.send({ type: "set", name, value });
+    const t0 = this.latest ? this.latest.t : 0;
+    for (const a of timed) {
+      if (a.after) await this.untilSimTime(t0 + a.after);
+      if (!this.isLive()) return;
+      if (a.set) {
+        for (const [name, value] of Object.entries(a.set)) {
+          this.values[name] = value;
+          await this.send({ type: "set", name, value });
+        }
       }
       if (a.command) await this.send({ type: "command", name: a.command, args: a.args || {} });
     }
     this.syncInputs();
+  }
+
+  untilSimTime(t) {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!this.isLive() || (this.latest && this.latest.t >= t)) {
+          this.root.removeEventListener("scalelab:frame", check);
+          resolve();
+        }
+      };
+      this.root.addEventListener("scalelab:frame", check);
+      check();
+    });
   }
 
   syncInputs() {
@@ -372,6 +391,7 @@ export class Panel {
       this.renderTable(frame);
     }
     this.root.dataset.seq = frame.seq;
+    this.root.dispatchEvent(new CustomEvent("scalelab:frame"));
   }
 
   renderTable(frame) {

@@ -1,0 +1,152 @@
+// Lesson page: step navigation for presenters (arrows, PageUp/PageDown, Enter),
+// checkpoint questions graded at once, full screen (F), projector mode (P), help (?).
+
+const steps = [...document.querySelectorAll(".step")];
+let current = -1;
+
+function typing(target) {
+  return target.closest("input, select, textarea, [contenteditable]");
+}
+
+function goTo(index) {
+  if (!steps.length) return;
+  current = Math.max(0, Math.min(steps.length - 1, index));
+  steps.forEach((s, i) => {
+    s.classList.toggle("current", i === current);
+    if (i === current) s.setAttribute("aria-current", "step");
+    else s.removeAttribute("aria-current");
+  });
+  const step = steps[current];
+  step.focus({ preventScroll: true });
+  const reduce = matchMedia("(prefers-reduced-motion: reduce)").matches;
+  step.scrollIntoView({ block: "center", behavior: reduce ? "auto" : "smooth" });
+  document.body.dataset.step = String(current + 1);
+}
+
+function fullscreen() {
+  const target = document.querySelector(".sim") || document.documentElement;
+  if (document.fullscreenElement) document.exitFullscreen();
+  else if (target.requestFullscreen) target.requestFullscreen().catch(() => {});
+}
+
+document.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+  const help = document.getElementById("keys-help");
+  if (e.key === "?") {
+    e.preventDefault();
+    if (help.open) help.close();
+    else help.showModal();
+    return;
+  }
+  if (help && help.open) return;
+  if (e.target.closest("button, a, summary") && (e.key === "Enter" || e.key === " ")) return;
+  switch (e.key) {
+    case "ArrowRight":
+    case "ArrowDown":
+    case "PageDown":
+      if (!steps.length) return;
+      e.preventDefault();
+      goTo(current + 1);
+      break;
+    case "ArrowLeft":
+    case "ArrowUp":
+    case "PageUp":
+      if (!steps.length) return;
+      e.preventDefault();
+      goTo(current - 1);
+      break;
+    case "Enter":
+      if (current >= 0) {
+        const button = steps[current].querySelector("[data-step-actions]");
+        if (button) {
+          e.preventDefault();
+          button.click();
+        }
+      }
+      break;
+    case "f":
+    case "F":
+      e.preventDefault();
+      fullscreen();
+      break;
+    case "p":
+    case "P":
+      e.preventDefault();
+      document.getElementById("projector-toggle").click();
+      break;
+    default:
+  }
+});
+
+steps.forEach((step, i) => step.addEventListener("focusin", () => { current = i; }));
+
+// Checkpoint questions: graded by the server (which records progress), or, in an
+// author's preview of an unsaved lesson, in the page.
+function csrf() {
+  const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+const section = document.querySelector(".questions");
+const previewAnswers = document.getElementById("question-answers");
+
+function gradeLocally(question, body) {
+  if (question.kind === "choice") {
+    const picked = question.choices[body.choice];
+    return { correct: picked.correct, why: picked.why, right: question.choices.findIndex((c) => c.correct), explain: question.explain };
+  }
+  return { correct: Math.abs(body.value - question.answer) <= question.tolerance, answer: question.answer, unit: question.unit, explain: question.explain };
+}
+
+for (const form of document.querySelectorAll("form.question")) {
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const index = Number(form.dataset.index);
+    const feedback = form.querySelector(".feedback");
+    let body;
+    if (form.dataset.kind === "choice") {
+      const picked = form.querySelector("input[type=radio]:checked");
+      if (!picked) {
+        feedback.className = "feedback wrong";
+        feedback.textContent = "Pick one answer first.";
+        return;
+      }
+      body = { choice: Number(picked.value) };
+    } else {
+      const input = form.querySelector("input[type=number]");
+      if (input.value === "" || Number.isNaN(Number(input.value))) {
+        feedback.className = "feedback wrong";
+        feedback.textContent = "Type a number first.";
+        input.setAttribute("aria-invalid", "true");
+        return;
+      }
+      input.removeAttribute("aria-invalid");
+      body = { value: Number(input.value) };
+    }
+    let result;
+    if (previewAnswers) {
+      result = gradeLocally(JSON.parse(previewAnswers.textContent)[index], body);
+    } else {
+      const response = await fetch(`/lessons/${section.dataset.lesson}/questions/${index}/`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify(body),
+        credentials: "same-origin",
+      });
+      result = await response.json();
+      if (!response.ok) {
+        feedback.className = "feedback wrong";
+        feedback.textContent = Object.values(result.errors || { error: "Could not check the answer." })[0];
+        return;
+      }
+    }
+    feedback.className = `feedback ${result.correct ? "right" : "wrong"}`;
+    const verdict = result.correct ? "Right." : "Not quite.";
+    let detail = result.why || "";
+    if (!result.correct && result.answer !== undefined) {
+      detail = `The answer is ${result.answer}${result.unit ? ` ${result.unit}` : ""}.`;
+    }
+    feedback.textContent = [verdict, detail, result.explain].filter(Boolean).join(" ");
+    form.dataset.result = result.correct ? "right" : "wrong";
+  });
+}
