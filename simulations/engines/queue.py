@@ -353,18 +353,19 @@ class QueueEngine(Engine):
         tto = backlog[0][0] + timeout if nb else INF
         last = self.last_t
         q_area = wait_sum = busy_w = busy_t = resp_sum = 0.0
-        direct = from_queue = completed = rejected = timed_out = late = served = 0
+        in_service = len(heap)
+        direct = completed = rejected = timed_out = late = served = 0
         duplicates = 0
         notes: list[Event] = []
         # The heap ends with a sentinel (INF, 0), so it is never empty.
         while True:
-            tc = heap[0][0]
+            head = heap[0]
+            tc = head[0]
             if ta <= tc and ta <= tto:
                 if ta > end:
                     break
-                t = ta
-                q_area += nq * (t - last)
-                last = t
+                q_area += nq * (ta - last)
+                last = ta
                 jid += 1
                 if sync:
                     if free_t:
@@ -380,13 +381,13 @@ class QueueEngine(Engine):
                             hist[
                                 min(top, int((log(s) - lo) * per_e)) if s > 1e-4 else 0
                             ] += 1
-                        heappush(heap, (t + s, -jid))
+                        heappush(heap, (ta + s, -jid))
                     elif nb >= cap:
                         rejected += 1
                     else:
-                        backlog.append((t, jid))
+                        backlog.append((ta, jid))
                         if not nb:
-                            tto = t + timeout
+                            tto = ta + timeout
                         nb += 1
                         nq += 1
                 elif free_w:
@@ -394,21 +395,21 @@ class QueueEngine(Engine):
                     s = -log(1.0 - rand()) * mean_svc if expo else mean_svc
                     busy_w += s
                     direct += 1
-                    heappush(heap, (t + s, jid))
+                    heappush(heap, (ta + s, jid))
                 elif nj >= cap:
                     rejected += 1
                 else:
-                    jobq.append((t, jid))
+                    jobq.append((ta, jid))
                     nj += 1
                     nq += 1
-                ta = t - log(1.0 - rand()) * mean_gap
+                ta -= log(1.0 - rand()) * mean_gap
             elif tc <= tto:
                 if tc > end:
                     break
                 t = tc
                 q_area += nq * (t - last)
                 last = t
-                j = heap[0][1]
+                j = head[1]
                 completed += 1
                 if special:
                     if j in redo:
@@ -444,7 +445,6 @@ class QueueEngine(Engine):
                             free_w -= 1
                             s = -log(1.0 - rand()) * mean_svc if expo else mean_svc
                             busy_w += s
-                            from_queue += 1
                             heappush(heap, (t + s, j))
                         special = True
                         continue
@@ -457,7 +457,6 @@ class QueueEngine(Engine):
                         wait_sum += t - a
                         s = -log(1.0 - rand()) * mean_svc if expo else mean_svc
                         busy_w += s
-                        from_queue += 1
                         heapreplace(heap, (t + s, k))
                     else:
                         heappop(heap)
@@ -471,7 +470,6 @@ class QueueEngine(Engine):
                     wait_sum += w
                     s = -log(1.0 - rand()) * mean_svc if expo else mean_svc
                     busy_t += s
-                    from_queue += 1
                     r = w + s
                     if r > timeout:
                         late += 1
@@ -503,7 +501,8 @@ class QueueEngine(Engine):
         self.free_w, self.free_t = free_w, free_t
         self.last_t = last
         self.processed += arrived + completed + timed_out
-        started = direct + from_queue
+        # Every completion popped a job off the heap and every start pushed one.
+        started = completed + len(heap) - in_service
         self.arrived += arrived
         self.accepted += accepted
         self.waited += accepted - direct
