@@ -175,7 +175,7 @@ class PrerenderEngine(Engine):
             100.0,
             unit="edits/s",
             step=0.1,
-            help="Editors change pages at random at this rate.",
+            help="Editors change pages at this rate, popular pages more often.",
             label="Edit rate",
         ),
     )
