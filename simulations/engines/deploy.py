@@ -251,6 +251,7 @@ class DeployEngine(Engine):
         self.fleets: list[list[int]] = [[], []]
         self.spares: list[list[int]] = [[], []]  # removed by a resize, kept for reuse
         self.active: list[bool] = []
+        self.probe_gen: list[int] = []  # a returning server's probes start afresh
         self.slice_hits: list[int] = []
         self.live = 0
         # Timed happenings as (time, seq, kind, server or generation, tag); the
@@ -291,7 +292,8 @@ class DeployEngine(Engine):
         # Probes are spread over the interval (golden-ratio offsets) so that they
         # do not all land at once, however many servers there are.
         offset = (0.5 + i * 0.6180339887498949) % 1.0 * self.p["health_interval_s"]
-        self._at(self.now + offset, PROBE, i)
+        self.probe_gen.append(0)
+        self._at(self.now + offset, PROBE, i, 0)
         return i
 
     def reset_stats(self) -> None:
@@ -375,7 +377,7 @@ class DeployEngine(Engine):
             t, _, kind, server, tag = heappop(heap)
             steps += 1
             if kind == PROBE:
-                self._probe(t, server)
+                self._probe(t, server, tag)
             elif kind == INSTALLED:
                 self._installed(t, server, tag)
             else:
@@ -441,10 +443,10 @@ class DeployEngine(Engine):
         self.crossing += crossing
         return count, errors
 
-    def _probe(self, t: float, i: int) -> None:
-        if not self.active[i]:
-            return  # the server was removed from the fleet
-        self._at(t + self.p["health_interval_s"], PROBE, i)
+    def _probe(self, t: float, i: int, gen: int) -> None:
+        if not self.active[i] or gen != self.probe_gen[i]:
+            return  # the server left the fleet (and may have come back since)
+        self._at(t + self.p["health_interval_s"], PROBE, i, gen)
         v = self.run[i]
         ok = v > 0 and not self.bad[v]
         if ok != self.healthy[i]:
@@ -830,7 +832,10 @@ class DeployEngine(Engine):
                     self.releases[i] = (
                         [*self.releases[i], run][-RELEASES_KEPT:] if run else []
                     )
-                    self._at(t + self.p["health_interval_s"], PROBE, i)
+                    self.probe_gen[i] += 1
+                    self._at(
+                        t + self.p["health_interval_s"], PROBE, i, self.probe_gen[i]
+                    )
                 else:
                     i = self._new_server(fleet, run)
                 # A new server enters service at its first probe.

@@ -297,17 +297,17 @@ class QueueEngine(Engine):
         # counter self.next_job and break ties in time. A web thread's job has a
         # negative id, a worker's a positive one; the sentinel (INF, 0) stays.
         self.heap: list[tuple[float, int]] = [(INF, 0)]
-        self.jobq: deque[tuple[float, int]] = deque()  # (enqueued at, job) for workers
-        self.backlog: deque[tuple[float, int]] = (
-            deque()
-        )  # (arrived at, job) for threads
+        # Waiting work as (enqueued at, job): jobs for the workers, and requests
+        # for the web threads (sync mode).
+        self.jobq: deque[tuple[float, int]] = deque()
+        self.backlog: deque[tuple[float, int]] = deque()
         self.next_job = 0
         self.size_w = self.free_w = self.p["workers"]
         self.size_t = self.free_t = self.p["web_threads"]
-        self.marks: dict[
-            int, int
-        ] = {}  # job -> RETIRE or DOOM for the server holding it
-        self.redo: set[int] = set()  # jobs done once and delivered again
+        # job -> RETIRE or DOOM, for the server holding that job.
+        self.marks: dict[int, int] = {}
+        # Jobs done once and delivered again (their next completion is a duplicate).
+        self.redo: set[int] = set()
         # Set to {} to count every job's completions (audits in tests; grows).
         self.ledger: dict[int, int] | None = None
         self.next_arrival = self.rng.expovariate(self.p["arrival_rate"])

@@ -296,6 +296,16 @@ def test_requests_are_conserved_and_the_fleet_stays_within_its_bounds(
         assert sum(1 for v in engine.run if v) <= 2 * n
         assert len(engine.fleets[0]) == len(engine.fleets[1]) == n
         assert not set(engine.fleets[0]) & set(engine.fleets[1])
+        # Every server of both fleets is health-checked, by one chain of probes.
+        live_probes = sorted(
+            server
+            for t, _, kind, server, tag in engine.heap
+            if kind == 0
+            and t < math.inf
+            and engine.active[server]
+            and tag == engine.probe_gen[server]
+        )
+        assert live_probes == sorted(engine.fleets[0] + engine.fleets[1])
         if not incompatible:
             assert figures["crossing_errors"] == 0
         if figures["mixed_version_s"] == 0:
