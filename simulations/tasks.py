@@ -35,6 +35,23 @@ def drive_run(run_id: str) -> str:
     return outcome
 
 
+@shared_task(
+    name="simulations.compute_curve",
+    ignore_result=True,
+    acks_late=True,
+    time_limit=600,
+    soft_time_limit=540,
+)
+def compute_curve(job_id: str) -> str:
+    """Compute a hit-ratio curve job (idempotent: only a queued job is run)."""
+    from . import curves
+
+    try:
+        return curves.curve_run(job_id)
+    finally:
+        close_old_connections()
+
+
 def start_supervisor() -> runs.Supervisor:
     """Start this process's supervisor thread once."""
     global _supervisor

@@ -98,8 +98,38 @@ def sandbox(request, kind):
     except EngineError:
         raise Http404("no such engine") from None
     visitor_id(request)
-    return render(
-        request,
-        "simulations/sandbox.html",
-        {"engine": engine, "describe": engine.describe()},
-    )
+    from .curves import PARAMS as curve_params
+
+    context = {"engine": engine, "describe": engine.describe(), "curve_params": None}
+    if kind == "cache":
+        context["curve_params"] = [p.describe() for p in curve_params]
+    return render(request, "simulations/sandbox.html", context)
+
+
+@require_http_methods(["POST"])
+def curve_create_view(request):
+    from . import curves
+
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return _errors(400, body="the request body must be a JSON object")
+    try:
+        job = curves.curve_create(body, owner=request.user, visitor=visitor_id(request))
+    except runs.QuotaError as exc:
+        return _errors(429, **{exc.field: exc.message})
+    except EngineError as exc:
+        return _errors(400, **{exc.field: exc.message})
+    return JsonResponse(curves.curve_status(job), status=201)
+
+
+@require_GET
+def curve_detail_view(request, job_id):
+    from . import curves
+    from .models import CurveJob
+
+    try:
+        uuid.UUID(str(job_id))
+    except ValueError:
+        raise Http404("no such job") from None
+    return JsonResponse(curves.curve_status(get_object_or_404(CurveJob, id=job_id)))

@@ -1,0 +1,160 @@
+"""Hit ratio for every cache size: a background job with progress.
+
+The work is one pass over a request stream (stack distances, see
+``simulations.theory.caching.lru_curve``); the job records its progress so the page
+can draw a progress bar, and its result so the page can draw the curve.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .engines.base import EngineError, Param
+from .models import CurveJob
+from .runs import MAX_SEED, QuotaError
+from .theory.caching import che_hit_ratio, hit_ratio_curve, zipf_probabilities
+
+PARAMS = (
+    Param(
+        "keys",
+        "int",
+        10_000,
+        10,
+        1_000_000,
+        unit="keys",
+        label="Catalogue size",
+        help="How many distinct objects are read.",
+    ),
+    Param(
+        "zipf_s",
+        "float",
+        0.9,
+        0.0,
+        2.5,
+        step=0.05,
+        label="Popularity skew (Zipf s)",
+        help="0 is uniform; higher means a few keys get most reads.",
+    ),
+    Param(
+        "requests",
+        "int",
+        500_000,
+        10_000,
+        2_000_000,
+        unit="reads",
+        label="Reads",
+        help="Length of the request stream; use many more reads than keys.",
+    ),
+    Param(
+        "seed", "int", 1, 0, MAX_SEED, label="Seed", help="The random stream to use."
+    ),
+)
+POINTS = 20
+THEORY_MAX_KEYS = 20_000  # Che's approximation per size costs O(keys) each
+
+
+def curve_sizes(keys: int, points: int = POINTS) -> list[int]:
+    """Return ``points`` cache sizes from 1 to ``keys``, spread evenly on a log scale."""
+    sizes = sorted({max(1, round(keys ** (i / (points - 1)))) for i in range(points)})
+    return sizes
+
+
+def curve_validate(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise EngineError("body", "the request body must be a JSON object")
+    known = {p.name: p for p in PARAMS}
+    for name in raw:
+        if name not in known:
+            raise EngineError(
+                name, f"unknown field {name!r}; fields: " + ", ".join(known)
+            )
+    return {
+        p.name: p.coerce(raw[p.name]) if p.name in raw else p.default for p in PARAMS
+    }
+
+
+def curve_create(raw: Any, *, owner=None, visitor: str = "") -> CurveJob:
+    params = curve_validate(raw)
+    mine = CurveJob.objects.filter(
+        status__in=[CurveJob.Status.QUEUED, CurveJob.Status.RUNNING]
+    )
+    mine = (
+        mine.filter(owner=owner)
+        if owner is not None and owner.is_authenticated
+        else mine.filter(owner__isnull=True, visitor=visitor)
+    )
+    if mine.exists():
+        raise QuotaError(
+            "curve", "a curve of yours is still being computed: wait for it to finish"
+        )
+    job = CurveJob.objects.create(
+        params=params,
+        visitor=visitor,
+        owner=owner if owner is not None and owner.is_authenticated else None,
+    )
+    transaction.on_commit(lambda: _dispatch(str(job.id)))
+    return job
+
+
+def _dispatch(job_id: str) -> None:
+    from .tasks import compute_curve
+
+    compute_curve.delay(job_id)
+
+
+def curve_run(job_id: str) -> str:
+    """Compute a queued job, recording progress at most four times a second."""
+    claimed = CurveJob.objects.filter(id=job_id, status=CurveJob.Status.QUEUED).update(
+        status=CurveJob.Status.RUNNING
+    )
+    if not claimed:
+        return "not queued"
+    job = CurveJob.objects.get(id=job_id)
+    p = job.params
+    sizes = curve_sizes(p["keys"])
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.25 or done == total:
+            last[0] = now
+            CurveJob.objects.filter(id=job_id).update(progress=done / total)
+
+    try:
+        ratios = hit_ratio_curve(
+            p["keys"], p["zipf_s"], p["requests"], p["seed"], sizes, progress
+        )
+    except Exception as exc:  # recorded for the page; the worker goes on
+        CurveJob.objects.filter(id=job_id).update(
+            status=CurveJob.Status.FAILED,
+            error=str(exc)[:300],
+            finished_at=timezone.now(),
+        )
+        raise
+    result: dict[str, Any] = {"sizes": sizes, "hit_ratios": ratios}
+    if p["keys"] <= THEORY_MAX_KEYS:
+        probabilities = zipf_probabilities(p["keys"], p["zipf_s"])
+        result["che"] = [che_hit_ratio(probabilities, size) for size in sizes]
+    CurveJob.objects.filter(id=job_id).update(
+        status=CurveJob.Status.DONE,
+        progress=1.0,
+        result=result,
+        finished_at=timezone.now(),
+    )
+    return "done"
+
+
+def curve_status(job: CurveJob) -> dict[str, Any]:
+    return {
+        "id": str(job.id),
+        "params": job.params,
+        "status": job.status,
+        "progress": round(job.progress, 4) if math.isfinite(job.progress) else 0.0,
+        "result": job.result,
+        "error": job.error,
+    }
