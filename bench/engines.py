@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from simulations.engines import REGISTRY  # noqa: E402
 from simulations.engines.base import Engine  # noqa: E402
+from simulations.theory.caching import curve_sizes, lru_curve, zipf_stream  # noqa: E402
 from simulations.theory.erlang import mmc_mean_wait  # noqa: E402
 
 SEED = 1
@@ -143,6 +144,61 @@ def engine_mmc(customers: int) -> tuple[float, int, int, float]:
     return cpu, engine.arrived, engine.processed, engine.metrics()["mean_wait_s"]
 
 
+def lru_per_size(stream, sizes: list[int]) -> list[float]:
+    """Simulate one LRU cache per size over ``stream``: the slow way, for comparison."""
+    from collections import OrderedDict
+
+    ratios = []
+    for size in sizes:
+        cache: OrderedDict[int, None] = OrderedDict()
+        hits = 0
+        for key in stream:
+            if key in cache:
+                cache.move_to_end(key)
+                hits += 1
+            else:
+                cache[key] = None
+                if len(cache) > size:
+                    cache.popitem(last=False)
+        ratios.append(hits / len(stream))
+    return ratios
+
+
+def curve_comparison(requests: int, keys: int = 10_000, zipf_s: float = 0.9) -> None:
+    """Print the one-pass curve against one LRU simulation per size, same 20 sizes."""
+    sizes = curve_sizes(keys)
+    stream = zipf_stream(keys, zipf_s, requests, SEED)
+    start = time.process_time()
+    one_pass = lru_curve(stream, sizes)
+    one_pass_cpu = time.process_time() - start
+    start = time.process_time()
+    per_size = lru_per_size(stream, sizes)
+    per_size_cpu = time.process_time() - start
+    worst = max(abs(a - b) for a, b in zip(one_pass, per_size))
+    print(
+        f"\nHit ratio for {len(sizes)} cache sizes (1 to {keys:,}) over {requests:,} Zipf({zipf_s:g}) "
+        f"reads of {keys:,} keys, seed {SEED}.\n"
+    )
+    print("| method | CPU s | reads per CPU second | largest difference |")
+    print("|---|---:|---:|---:|")
+    print(
+        f"| one pass (stack distances) | {one_pass_cpu:.2f} | {fmt(requests / one_pass_cpu)} | |"
+    )
+    print(
+        f"| one LRU simulation per size | {per_size_cpu:.2f} | {fmt(requests * len(sizes) / per_size_cpu)} | "
+        f"{worst:.1e} |"
+    )
+    ratio = per_size_cpu / one_pass_cpu
+    print(
+        f"\none pass vs one simulation per size, {len(sizes)} sizes: {ratio:.1f}x the speed, same hit ratios"
+    )
+    every = per_size_cpu / len(sizes) * keys
+    print(
+        f"for every size from 1 to {keys:,} the one pass costs the same {one_pass_cpu:.2f} CPU s; one "
+        f"simulation per size would take about {every:,.0f} CPU s ({every / one_pass_cpu:,.0f}x)"
+    )
+
+
 def fmt(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -155,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=2.0,
         help="CPU seconds to run each engine (default 2).",
+    )
+    parser.add_argument(
+        "--curve-requests",
+        type=int,
+        default=500_000,
+        help="Reads in the one-pass curve comparison (default 500,000; 0 skips it).",
     )
     parser.add_argument(
         "--customers",
@@ -236,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if ratio < SIMPY_TARGET:
             missed.append("queue vs SimPy")
+    if args.curve_requests and (not args.only or args.only == "cache"):
+        curve_comparison(args.curve_requests)
     if missed:
         print(f"\nTargets missed: {', '.join(missed)}")
     return 0

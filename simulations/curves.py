@@ -17,7 +17,12 @@ from django.utils import timezone
 from .engines.base import EngineError, Param
 from .models import CurveJob
 from .runs import MAX_SEED, QuotaError
-from .theory.caching import che_hit_ratio, hit_ratio_curve, zipf_probabilities
+from .theory.caching import (
+    che_hit_ratio,
+    curve_sizes,
+    hit_ratio_curve,
+    zipf_probabilities,
+)
 
 PARAMS = (
     Param(
@@ -54,14 +59,7 @@ PARAMS = (
         "seed", "int", 1, 0, MAX_SEED, label="Seed", help="The random stream to use."
     ),
 )
-POINTS = 20
 THEORY_MAX_KEYS = 20_000  # Che's approximation per size costs O(keys) each
-
-
-def curve_sizes(keys: int, points: int = POINTS) -> list[int]:
-    """Return ``points`` cache sizes from 1 to ``keys``, spread evenly on a log scale."""
-    sizes = sorted({max(1, round(keys ** (i / (points - 1)))) for i in range(points)})
-    return sizes
 
 
 def curve_validate(raw: Any) -> dict[str, Any]:

@@ -266,3 +266,8 @@ def _check_curve_args(keys: int, requests: int) -> None:
             "requests",
             f"requests must be an integer from 1 to {MAX_CURVE_REQUESTS}; got {requests!r}",
         )
+
+
+def curve_sizes(keys: int, points: int = 20) -> list[int]:
+    """Return up to ``points`` cache sizes from 1 to ``keys``, even on a log scale."""
+    return sorted({max(1, round(keys ** (i / (points - 1)))) for i in range(points)})

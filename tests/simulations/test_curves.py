@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from simulations.curves import curve_sizes
 from simulations.models import CurveJob
-from simulations.theory.caching import hit_ratio_curve
+from simulations.theory.caching import curve_sizes, hit_ratio_curve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
