@@ -1,0 +1,1215 @@
+#!/usr/bin/env python
+"""Streaming benchmark: viewers per run and concurrent runs, in distributed mode.
+
+Starts its own stack as real processes on 127.0.0.1 (a Redis database of its own on
+the local Redis, a Postgres database or a SQLite file, one or more Daphne processes,
+one or more Celery workers), creates runs through the HTTP API, watches them with
+asyncio websocket clients that acknowledge frames (``seen`` every 5 frames) as the
+browser does, and prints what it measured: delivered %, emitted-to-received latency,
+the share of frames received within 250 ms of their schedule, and CPU per process.
+It prints figures; it asserts nothing about timings.
+
+    .venv/bin/python bench/stream.py                       # both scenarios, fresh stack each
+    .venv/bin/python bench/stream.py --scenario viewers --viewers 300
+    .venv/bin/python bench/stream.py --scenario runs --runs 100 --seconds 20 --json
+
+Definitions (per scenario, over a steady window after a warm-up):
+
+- published: the frames a run produced during the window, i.e. the seq range
+  (last seq at window start, last seq at window end] read from the run's Redis stream;
+- delivered %: frames of that range a viewer received (up to ``--grace`` s after the
+  window), over published x viewers;
+- latency: received wall time - the frame's ``ts`` (wall time the worker made it);
+- schedule: frame k of a run is due at start + k / hz (the driver paces on a fixed
+  tick); start is estimated per run as min over received frames of ts_k - k / hz;
+  "within 250 ms" counts frames received at most 250 ms after they were due (a frame
+  never received counts as late);
+- CPU: user + system time of each process over the window, in % of one core; the
+  machine total is in % of one core too (2 cores = 200 %). The Redis server is the
+  shared local one: its figure includes whatever else uses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PG_DB = "scalelab_bench"
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
+# `manage.py serve ...` and `celery -A scalelab worker ...`, launched through `python -c`
+# so that their command lines do not match a broad `pkill -f "manage.py serve"` run by
+# someone restarting their own server (that once killed the bench's Daphne mid-window).
+# With --profile or --gc, each child first runs ``child_hooks`` (below).
+_PROFILE_HOOK = (
+    "import os, sys\nif os.environ.get('SCALELAB_BENCH_PROFILE') or os.environ.get('SCALELAB_BENCH_GC'):\n"
+    "    sys.path.insert(0, 'bench'); import stream; stream.child_hooks()\n"
+)
+SERVE = [
+    PYTHON,
+    "-c",
+    _PROFILE_HOOK + "import runpy; sys.argv[0] = 'manage.py'; "
+    "runpy.run_path('manage.py', run_name='__main__')",
+    "serve",
+]
+CELERY = [
+    PYTHON,
+    "-c",
+    _PROFILE_HOOK + "sys.argv[0] = 'celery'; from celery.__main__ import main; main()",
+]
+PROFILE_ENV = "SCALELAB_BENCH_PROFILE"
+FRAME_PREFIX = '{"type":"frame","seq":'
+SCHEDULE_S = 0.250
+
+TARGETS = {
+    "viewers": "100% delivered, p99 <= 200 ms",
+    "runs": ">= 99% of frames within 250 ms of schedule",
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+
+# A poor man's sampling profiler for the server processes (py-spy is not available) --
+
+
+class Sampler:
+    """Sample the stacks of busy threads every few ms, and time garbage collections.
+
+    Runs inside Daphne or a worker when ``--profile`` is given; writes a JSON summary
+    at exit: the functions seen on top of the stack (self) and anywhere in it
+    (inclusive), counted over samples where the thread was not idle, the longest gaps
+    between samples (the sampler could not get the GIL: something held it), and the
+    time spent in each GC generation.
+    """
+
+    IDLE = {
+        "select",
+        "poll",
+        "epoll",
+        "wait",
+        "sleep",
+        "_worker",
+        "accept",
+        "recv_into",
+        "readline",
+        "_read_from_socket",
+        "acquire",
+        "get",
+        "_wait_for_tstate_lock",
+        "_select",
+        "run_forever",
+        "block",
+        "read",
+        "drain_events",
+        "_brpop_read",
+        "sock_recv",
+    }
+
+    def __init__(self, out: str, interval: float = 0.004) -> None:
+        import threading
+
+        self.out = out
+        self.interval = interval
+        self.self_counts: dict[str, int] = {}
+        self.incl_counts: dict[str, int] = {}
+        self.samples = 0
+        self.busy = 0
+        self.gaps: list[tuple[float, float, str]] = []
+        self.gc: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._gc_t0 = 0.0
+        self.me = None
+        self.thread = threading.Thread(
+            target=self.loop, name="bench-sampler", daemon=True
+        )
+
+    @classmethod
+    def start_from_env(cls) -> None:
+        import atexit
+        import gc
+
+        out = os.environ[PROFILE_ENV].replace("%p", str(os.getpid()))
+        sampler = cls(out)
+        gc.callbacks.append(sampler.on_gc)
+        atexit.register(sampler.dump)
+        sampler.thread.start()
+
+    def on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        else:
+            self.gc[info["generation"]].append(time.perf_counter() - self._gc_t0)
+
+    @staticmethod
+    def where(code) -> str:
+        path = code.co_filename
+        for cut in ("site-packages/", "/work/main/", "python3.11/"):
+            if cut in path:
+                path = path.split(cut, 1)[1]
+                break
+        return f"{path}:{code.co_name}"
+
+    def loop(self) -> None:
+        import threading
+
+        self.me = threading.get_ident()
+        last = time.perf_counter()
+        while True:
+            time.sleep(self.interval)
+            now = time.perf_counter()
+            frames = sys._current_frames()
+            top_of_gap = ""
+            for ident, frame in frames.items():
+                if ident == self.me:
+                    continue
+                if frame.f_code.co_name in self.IDLE:
+                    continue
+                self.busy += 1
+                stack = []
+                f = frame
+                while f is not None:
+                    stack.append(self.where(f.f_code))
+                    f = f.f_back
+                self.self_counts[stack[0]] = self.self_counts.get(stack[0], 0) + 1
+                for name in set(stack):
+                    self.incl_counts[name] = self.incl_counts.get(name, 0) + 1
+                if not top_of_gap:
+                    top_of_gap = " < ".join(stack[:6])
+            self.samples += 1
+            gap = now - last - self.interval
+            if gap > 0.02:
+                self.gaps.append(
+                    (round(gap * 1000, 1), round(time.time(), 3), top_of_gap)
+                )
+            last = now
+
+    def dump(self) -> None:
+        top = lambda d: sorted(d.items(), key=lambda kv: -kv[1])[:40]  # noqa: E731
+        gc_summary = {
+            g: {
+                "count": len(v),
+                "total_ms": round(sum(v) * 1000, 1),
+                "max_ms": round(max(v, default=0) * 1000, 1),
+            }
+            for g, v in self.gc.items()
+        }
+        import gc
+
+        gc_summary["tracked_objects_at_exit"] = len(gc.get_objects())
+        gc_summary["frozen"] = gc.get_freeze_count()
+        gc_summary["threshold"] = gc.get_threshold()
+        with open(self.out, "w") as fh:
+            json.dump(
+                {
+                    "pid": os.getpid(),
+                    "samples": self.samples,
+                    "busy": self.busy,
+                    "self": top(self.self_counts),
+                    "inclusive": top(self.incl_counts),
+                    "gaps": sorted(self.gaps, reverse=True)[:15],
+                    "gc": gc_summary,
+                },
+                fh,
+                indent=1,
+            )
+
+
+def child_hooks() -> None:
+    """In a server process: start the sampler (--profile) and/or try a GC setting (--gc)."""
+    if os.environ.get(PROFILE_ENV):
+        Sampler.start_from_env()
+    mode = os.environ.get("SCALELAB_BENCH_GC", "")
+    if mode:
+        # Experiment only, to measure a proposed fix without editing the app: once Daphne
+        # has imported everything, move the objects that live for good out of the
+        # collector's way (freeze) and/or make full collections rarer (threshold).
+        import gc
+
+        from daphne.server import Server
+
+        run = Server.run
+
+        def run_after_gc_setup(self, *a, **k):
+            if "freeze" in mode:
+                gc.collect()
+                gc.freeze()
+            if "threshold" in mode:
+                gc.set_threshold(10_000, 50, 100)
+            return run(self, *a, **k)
+
+        Server.run = run_after_gc_setup
+
+
+def print_profile(path: Path, name: str, limit: int = 18) -> None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        log(f"no profile from {name} ({path})")
+        return
+    busy = max(1, data["busy"])
+    lines = [
+        f"profile of {name} (pid {data['pid']}): {data['samples']} sampler ticks, {data['busy']} busy thread samples"
+    ]
+    lines.append("  self (top of stack), % of busy samples:")
+    lines += [f"    {100 * n / busy:5.1f}  {fn}" for fn, n in data["self"][:limit]]
+    lines.append("  inclusive, % of busy samples:")
+    lines += [f"    {100 * n / busy:5.1f}  {fn}" for fn, n in data["inclusive"][:limit]]
+    lines.append(f"  GC: {data['gc']}")
+    lines.append(
+        "  longest sampler gaps (ms, wall time, stack of the busy thread after the gap):"
+    )
+    lines += [f"    {g[0]:7.1f}  {g[1]}  {g[2]}" for g in data["gaps"][:8]]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+# The stack ---------------------------------------------------------------------
+
+
+class Stack:
+    """Redis db, database, Daphne(s) and Celery worker(s), all started and stopped here."""
+
+    def __init__(self, args: argparse.Namespace, label: str, runs: int = 1) -> None:
+        self.args = args
+        # One per driving thread, plus Daphne's and the workers' own (supervisor, threads).
+        self.need_connections = runs + 10 * args.daphne + 5 * args.workers + 5
+        self.label = label
+        self.redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
+        self.redis = redis.Redis.from_url(
+            self.redis_url, socket_timeout=10, socket_connect_timeout=3
+        )
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"scalelab-bench-{label}-"))
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.ports: list[int] = []
+        self.pg = False
+        self.database_url = ""
+
+    # database
+
+    def _pg_admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def _pg_room(self) -> int:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            used = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+            ).fetchone()[0]
+            limit = int(conn.execute("SHOW max_connections").fetchone()[0])
+            reserved = int(
+                conn.execute("SHOW superuser_reserved_connections").fetchone()[0]
+            )
+        return limit - reserved - used
+
+    def _database(self) -> None:
+        choice = self.args.db
+        if choice in ("auto", "postgres"):
+            try:
+                room = self._pg_room()
+                if choice == "auto" and room < self.need_connections:
+                    log(
+                        f"Postgres at 127.0.0.1:5432 has room for {room} more connection(s) and this scenario "
+                        f"needs about {self.need_connections} (each run's driver thread keeps its own "
+                        "connection); falling back to SQLite (--db postgres to use it anyway)"
+                    )
+                    raise LookupError("no room")
+                self._pg_admin(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+                self._pg_admin(f"CREATE DATABASE {PG_DB}")
+                self.pg = True
+                self.database_url = f"postgres://postgres@127.0.0.1:5432/{PG_DB}"
+                return
+            except LookupError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - any failure means: no usable Postgres
+                if choice == "postgres":
+                    raise
+                log(
+                    f"Postgres at 127.0.0.1:5432 is not usable ({exc.__class__.__name__}: {exc}); "
+                    "falling back to SQLite (several processes write checkpoints: expect lock waits)"
+                )
+        self.database_url = f"sqlite:///{self.scratch / 'bench.sqlite3'}"
+
+    # processes
+
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SCALELAB_", "DJANGO_"))
+        }
+        env.update(
+            {
+                "REDIS_URL": self.redis_url,
+                "DATABASE_URL": self.database_url,
+                "SECRET_KEY": "bench-" + os.urandom(16).hex(),
+                "DEBUG": "0",
+                "ALLOWED_HOSTS": "127.0.0.1",
+                "SCALELAB_RUNS_PER_VISITOR": "1000",
+                "SCALELAB_RUN_IDLE_S": "3600",
+                "SCALELAB_FRAME_HZ": str(self.args.hz),
+                "LOG_LEVEL": "WARNING",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.args.profile:
+            env[PROFILE_ENV] = str(self.scratch / "profile-%p.json")
+        if self.args.gc:
+            env["SCALELAB_BENCH_GC"] = self.args.gc
+        return env
+
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str]
+    ) -> subprocess.Popen:
+        out = open(self.scratch / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        out.close()
+        self.procs.append((name, proc))
+        return proc
+
+    def start(self) -> None:
+        self.redis.flushdb()
+        self._database()
+        env = self.env()
+        log(
+            f"stack {self.label}: Redis db {self.args.redis_db}, "
+            f"{'Postgres ' + PG_DB if self.pg else 'SQLite'}, logs in {self.scratch}"
+        )
+        done = subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if done.returncode:
+            raise RuntimeError(f"migrate failed:\n{done.stdout}\n{done.stderr}")
+        for i in range(self.args.daphne):
+            port = free_port()
+            self.ports.append(port)
+            self._spawn(
+                f"daphne{i}", [*SERVE, "--host", "127.0.0.1", "--port", str(port)], env
+            )
+        for i in range(self.args.workers):
+            self._spawn(
+                f"worker{i}",
+                [
+                    *CELERY,
+                    "-A",
+                    "scalelab",
+                    "worker",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    str(self.args.concurrency),
+                    "--loglevel",
+                    "WARNING",
+                    "-n",
+                    f"bench{i}@%h",
+                ],
+                env,
+            )
+        deadline = time.monotonic() + 60
+        for port in self.ports:
+            while True:
+                self.check_alive()
+                try:
+                    status, _, _ = http_get(port, "/api/engines/", timeout=2)
+                    if status == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Daphne on port {port} did not answer within 60 s"
+                    )
+                time.sleep(0.2)
+        log(
+            f"stack {self.label}: Daphne on {', '.join(map(str, self.ports))}; {self.args.workers} worker(s)"
+        )
+
+    def pg_connections(self) -> dict[str, int]:
+        """Connections to the bench database, to the server in all, and the server's maximum."""
+        if not self.pg:
+            return {}
+        import psycopg
+
+        try:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                mine, total = conn.execute(
+                    "SELECT count(*) FILTER (WHERE datname = %s), count(*) FROM pg_stat_activity",
+                    (PG_DB,),
+                ).fetchone()
+                limit = int(conn.execute("SHOW max_connections").fetchone()[0])
+        except Exception:  # noqa: BLE001 - e.g. no slot left for this very query
+            return {"mine": -1, "total": -1, "max": -1}
+        return {"mine": mine, "total": total, "max": limit}
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with code {proc.returncode}; see {self.scratch / (name + '.log')}"
+                )
+
+    def pids(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {"daphne": [], "worker": []}
+        for name, proc in self.procs:
+            out["daphne" if name.startswith("daphne") else "worker"].append(proc.pid)
+        try:
+            out["redis"] = [int(self.redis.info("server")["process_id"])]
+        except Exception:  # noqa: BLE001
+            out["redis"] = []
+        out["client"] = [os.getpid()]
+        return out
+
+    def stop(self) -> None:
+        """Stop every process started here (TERM, then KILL), bounded in time."""
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    log(f"process {proc.pid} did not exit")
+        try:
+            self.redis.flushdb()
+        except Exception as exc:  # noqa: BLE001
+            log(f"could not flush Redis db {self.args.redis_db}: {exc}")
+        if self.pg:
+            try:
+                self._pg_admin(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+                self.pg = False
+            except Exception as exc:  # noqa: BLE001
+                log(f"could not drop database {PG_DB}: {exc}")
+
+    def log_problems(self, limit: int = 12) -> dict[str, list[str]]:
+        """Lines of the server logs that look like errors or warnings."""
+        words = (
+            "Traceback",
+            "Error",
+            "ERROR",
+            "CRITICAL",
+            "WARNING",
+            "Exception",
+            "exception",
+        )
+        found: dict[str, list[str]] = {}
+        for name, _ in self.procs:
+            path = self.scratch / f"{name}.log"
+            try:
+                lines = path.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            bad = [line for line in lines if any(w in line for w in words)]
+            if bad:
+                found[name] = [f"{len(bad)} line(s) in {path}"] + bad[:limit]
+        return found
+
+
+# HTTP ---------------------------------------------------------------------------
+
+
+def http_get(
+    port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 10
+):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.getheaders(), resp.read()
+    finally:
+        conn.close()
+
+
+def create_runs(port: int, count: int, kind: str, deadline: float) -> list[str]:
+    """Create ``count`` runs as one visitor (quota raised), the way the sandbox page does."""
+    status, headers, _ = http_get(port, f"/sandbox/{kind}/")
+    if status != 200:
+        raise RuntimeError(f"GET /sandbox/{kind}/ answered {status}")
+    cookies = {}
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            key, _, rest = value.partition("=")
+            cookies[key.strip()] = rest.split(";", 1)[0]
+    if "csrftoken" not in cookies:
+        raise RuntimeError(f"no csrftoken cookie from /sandbox/{kind}/: {headers}")
+    origin = f"http://127.0.0.1:{port}"
+    head = {
+        "Content-Type": "application/json",
+        "X-CSRFToken": cookies["csrftoken"],
+        "Origin": origin,
+        "Referer": origin + f"/sandbox/{kind}/",
+        "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+    }
+    ids = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        for i in range(count):
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"created only {i} of {count} runs before the deadline"
+                )
+            body = json.dumps({"kind": kind, "seed": 1000 + i})
+            try:
+                conn.request("POST", "/api/runs/", body=body, headers=head)
+                resp = conn.getresponse()
+                data = resp.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+                conn.request("POST", "/api/runs/", body=body, headers=head)
+                resp = conn.getresponse()
+                data = resp.read()
+            if resp.status != 201:
+                raise RuntimeError(
+                    f"POST /api/runs/ answered {resp.status}: {data[:500]!r}"
+                )
+            ids.append(json.loads(data)["id"])
+    finally:
+        conn.close()
+    return ids
+
+
+# Redis side: what the runs published ---------------------------------------------
+
+
+def last_seqs(r: redis.Redis, run_ids: list[str]) -> dict[str, int]:
+    pipe = r.pipeline(transaction=False)
+    for run_id in run_ids:
+        pipe.xrevrange(f"sl:run:{run_id}:frames", count=1)
+    out = {}
+    for run_id, entries in zip(run_ids, pipe.execute()):
+        out[run_id] = int(entries[0][0].split(b"-")[0]) if entries else 0
+    return out
+
+
+# CPU ------------------------------------------------------------------------------
+
+
+class CpuMeter:
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.procs: dict[str, list[psutil.Process]] = {}
+        for role, ids in pids.items():
+            self.procs[role] = []
+            for pid in ids:
+                with contextlib.suppress(psutil.Error):
+                    self.procs[role].append(psutil.Process(pid))
+
+    def sample(self) -> tuple[float, dict[str, float], float, float]:
+        per = {}
+        for role, procs in self.procs.items():
+            total = 0.0
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                    total += t.user + t.system + t.children_user + t.children_system
+                except psutil.Error:
+                    pass
+            per[role] = total
+        m = psutil.cpu_times()
+        busy = (
+            m.user
+            + m.nice
+            + m.system
+            + getattr(m, "irq", 0)
+            + getattr(m, "softirq", 0)
+            + getattr(m, "steal", 0)
+        )
+        return time.monotonic(), per, busy, sum(m)
+
+    @staticmethod
+    def between(a, b) -> dict[str, float]:
+        wall = b[0] - a[0]
+        out = {role: 100.0 * (b[1][role] - a[1][role]) / wall for role in a[1]}
+        out["machine"] = (
+            100.0 * psutil.cpu_count() * (b[2] - a[2]) / max(1e-9, b[3] - a[3])
+        )
+        # Everything else on the machine (other people's tests...), Redis included as it is shared.
+        out["other"] = out["machine"] - sum(
+            out[r] for r in ("daphne", "worker", "client") if r in out
+        )
+        return out
+
+
+# Viewers --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Viewer:
+    run_id: str
+    port: int
+    seqs: list[int] = field(default_factory=list)
+    recv: list[float] = field(default_factory=list)
+    ts: list[float] = field(default_factory=list)
+    connected: bool = False
+    error: str = ""
+    snapshots: int = 0
+    others: int = 0
+
+
+async def watch(v: Viewer, full_json: bool, ack_every: int) -> None:
+    """Watch one run until cancelled, recording (seq, received, ts) of every frame.
+
+    Acknowledges like static/js/client.js: ``seen`` once the newest frame is
+    ``ack_every`` past the last acknowledged one, and after every snapshot.
+    """
+    from websockets.asyncio.client import connect
+
+    origin = f"http://127.0.0.1:{v.port}"
+    url = f"ws://127.0.0.1:{v.port}/ws/runs/{v.run_id}/?after=0"
+    seqs, recv, tss = v.seqs, v.recv, v.ts
+    now = time.time
+    loads = json.loads
+    acked = 0
+    try:
+        async with connect(
+            url,
+            origin=origin,
+            compression=None,
+            proxy=None,
+            open_timeout=30,
+            ping_interval=None,
+            close_timeout=1,
+            max_size=4 * 2**20,
+            max_queue=64,
+        ) as ws:
+            v.connected = True
+            async for text in ws:
+                t = now()
+                snapshot = False
+                if not full_json and text.startswith(FRAME_PREFIX):
+                    seq = int(text[22 : text.index(",", 22)])
+                    ts = float(text[text.rindex('"ts":') + 5 : -1])
+                else:
+                    msg = loads(text)
+                    kind = msg.get("type")
+                    if kind == "frame":
+                        seq, ts = msg["seq"], msg["ts"]
+                    elif kind == "snapshot":
+                        v.snapshots += 1
+                        snapshot = True
+                        seq, ts = msg["frame"]["seq"], msg["frame"]["ts"]
+                    else:
+                        v.others += 1
+                        continue
+                seqs.append(seq)
+                recv.append(t)
+                tss.append(ts)
+                if seq - acked >= ack_every or (snapshot and seq > acked):
+                    acked = seq
+                    await ws.send(f'{{"type":"seen","seq":{seq}}}')
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported per viewer
+        v.error = f"{exc.__class__.__name__}: {exc}"
+
+
+# A scenario -----------------------------------------------------------------------
+
+
+async def run_scenario(
+    stack: Stack, name: str, n_runs: int, per_run: int, args
+) -> dict[str, Any]:
+    hz = args.hz
+    loop = asyncio.get_running_loop()
+    t0 = time.monotonic()
+    port0 = stack.ports[0]
+    run_ids = await loop.run_in_executor(
+        None, create_runs, port0, n_runs, args.kind, time.monotonic() + 120
+    )
+    log(f"{name}: created {len(run_ids)} run(s) in {time.monotonic() - t0:.1f} s")
+
+    # Wait until every run has published (the worker picked it up).
+    deadline = time.monotonic() + 60
+    while True:
+        seqs = last_seqs(stack.redis, run_ids)
+        started = sum(1 for s in seqs.values() if s > 0)
+        if started == len(run_ids):
+            break
+        stack.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"only {started} of {len(run_ids)} runs published a frame within 60 s"
+            )
+        await asyncio.sleep(0.2)
+    log(
+        f"{name}: every run is publishing ({time.monotonic() - t0:.1f} s after the first POST)"
+    )
+
+    if args.join_after > 0:
+        # Late joiners: let the runs get older first (they still connect with after=0).
+        want = int(args.join_after * hz)
+        deadline = time.monotonic() + args.join_after * 3 + 30
+        while (
+            min(last_seqs(stack.redis, run_ids).values()) < want
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.2)
+        log(f"{name}: runs are {args.join_after:g} s old; connecting viewers")
+    viewers = [
+        Viewer(run_id, stack.ports[(i * per_run + j) % len(stack.ports)])
+        for i, run_id in enumerate(run_ids)
+        for j in range(per_run)
+    ]
+    # Open in batches: at most connect_concurrency handshakes in flight.
+    tasks: list[asyncio.Task] = []
+    t_conn = time.monotonic()
+    conn_deadline = t_conn + 90
+    for start in range(0, len(viewers), args.connect_concurrency):
+        batch = viewers[start : start + args.connect_concurrency]
+        tasks.extend(asyncio.ensure_future(watch(v, args.full_json, 5)) for v in batch)
+        while not all(v.connected or v.error for v in batch):
+            if time.monotonic() > conn_deadline:
+                break
+            await asyncio.sleep(0.02)
+    while (
+        not all(v.connected or v.error for v in viewers)
+        and time.monotonic() < conn_deadline
+    ):
+        await asyncio.sleep(0.05)
+    connected = sum(v.connected for v in viewers)
+    failed = [v.error for v in viewers if v.error]
+    log(
+        f"{name}: {connected}/{len(viewers)} viewers connected in {time.monotonic() - t_conn:.1f} s"
+        + (f"; {len(failed)} failed, e.g. {failed[0]}" if failed else "")
+    )
+
+    meter = CpuMeter(stack.pids())
+    await asyncio.sleep(args.warmup)
+    stack.check_alive()
+    cpu0 = meter.sample()
+    w0 = time.time()
+    s0 = last_seqs(stack.redis, run_ids)
+    log(f"{name}: measuring for {args.seconds:g} s")
+    samples = [cpu0]
+    end = time.monotonic() + args.seconds
+    while (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(min(1.0, left))
+        samples.append(meter.sample())
+    s1 = last_seqs(stack.redis, run_ids)
+    w1 = time.time()
+    cpu1 = meter.sample()
+    pg = await loop.run_in_executor(None, stack.pg_connections)
+    await asyncio.sleep(args.grace)
+    stack.check_alive()
+    for task in tasks:
+        task.cancel()
+    await asyncio.wait(tasks, timeout=10)
+    cpu = CpuMeter.between(cpu0, cpu1)
+
+    res = analyse(name, hz, run_ids, viewers, s0, s1, w1 - w0, cpu, args, stack)
+    res["pg_connections"] = pg
+    res["timeline"] = timeline(viewers, s0, s1, w0, samples)
+    return res
+
+
+def timeline(viewers, s0, s1, w0, samples) -> list[dict[str, Any]]:
+    """Per second of the window: frames received, their latency, and CPU (to spot stalls)."""
+    bins: dict[int, list[float]] = {}
+    for v in viewers:
+        lo, hi = s0[v.run_id], s1[v.run_id]
+        for seq, rt, ts in zip(v.seqs, v.recv, v.ts):
+            if lo < seq <= hi:
+                bins.setdefault(int(rt - w0), []).append((rt - ts) * 1000)
+    out = []
+    for i in range(len(samples) - 1):
+        cpu = CpuMeter.between(samples[i], samples[i + 1])
+        lat = bins.get(i, [])
+        out.append(
+            {
+                "second": i,
+                "frames": len(lat),
+                "p50_ms": round(pct(lat, 0.5), 1),
+                "p99_ms": round(pct(lat, 0.99), 1),
+                "max_ms": round(max(lat, default=math.nan), 1),
+                "cpu": {k: round(x) for k, x in cpu.items()},
+            }
+        )
+    return out
+
+
+def analyse(
+    name, hz, run_ids, viewers, s0, s1, window_s, cpu, args, stack
+) -> dict[str, Any]:
+    period = 1.0 / hz
+    by_run: dict[str, list[Viewer]] = {}
+    for v in viewers:
+        by_run.setdefault(v.run_id, []).append(v)
+    latencies: list[float] = []
+    emit_late: list[float] = []  # ts - schedule: how late the worker made the frame
+    sched_late: list[float] = []  # received - schedule
+    published_total = 0
+    expected = 0
+    delivered = 0
+    within = 0
+    duplicates = 0
+    out_of_order = 0
+    published_rates = []
+    for run_id, vs in by_run.items():
+        lo, hi = s0[run_id], s1[run_id]
+        published = hi - lo
+        published_total += published
+        published_rates.append(published / window_s)
+        # Schedule origin: min over every frame any viewer of this run received.
+        start = min(
+            (ts - seq * period for v in vs for seq, ts in zip(v.seqs, v.ts)),
+            default=math.nan,
+        )
+        emitted_seen: set[int] = set()
+        for v in vs:
+            expected += published
+            got: set[int] = set()
+            last = -1
+            for seq, rt, ts in zip(v.seqs, v.recv, v.ts):
+                if seq <= last:
+                    out_of_order += 1
+                last = max(last, seq)
+                if not lo < seq <= hi:
+                    continue
+                if seq in got:
+                    duplicates += 1
+                    continue
+                got.add(seq)
+                latencies.append(rt - ts)
+                due = start + seq * period
+                sched_late.append(rt - due)
+                if rt - due <= SCHEDULE_S:
+                    within += 1
+                if seq not in emitted_seen:
+                    emitted_seen.add(seq)
+                    emit_late.append(ts - due)
+            delivered += len(got)
+    lat_ms = [x * 1000 for x in latencies]
+    stalled = [
+        v for v in viewers if v.connected and not any(s0[v.run_id] < q for q in v.seqs)
+    ]
+    res = {
+        "scenario": name,
+        "runs": len(run_ids),
+        "viewers_per_run": len(viewers) // max(1, len(run_ids)),
+        "viewers_connected": sum(v.connected for v in viewers),
+        "viewer_errors": sorted({v.error for v in viewers if v.error})[:5],
+        "viewer_error_count": sum(1 for v in viewers if v.error),
+        "hz": hz,
+        "window_s": round(window_s, 2),
+        "published_fps_per_run": round(
+            sum(published_rates) / max(1, len(published_rates)), 2
+        ),
+        "published_fps_per_run_min": round(min(published_rates, default=math.nan), 2),
+        "frames_published": published_total,
+        "frames_expected": expected,
+        "frames_delivered": delivered,
+        "delivered_pct": 100.0 * delivered / expected if expected else math.nan,
+        "p50_ms": pct(lat_ms, 0.50),
+        "p90_ms": pct(lat_ms, 0.90),
+        "p99_ms": pct(lat_ms, 0.99),
+        "max_ms": max(lat_ms, default=math.nan),
+        "within_schedule_pct": 100.0 * within / expected if expected else math.nan,
+        "emit_late_p50_ms": pct([x * 1000 for x in emit_late], 0.50),
+        "emit_late_p99_ms": pct([x * 1000 for x in emit_late], 0.99),
+        "emit_late_max_ms": max((x * 1000 for x in emit_late), default=math.nan),
+        "sched_late_p99_ms": pct([x * 1000 for x in sched_late], 0.99),
+        "duplicates": duplicates,
+        "out_of_order": out_of_order,
+        "snapshots": sum(v.snapshots for v in viewers),
+        "stalled_viewers": len(stalled),
+        "stalled_viewers_received": sorted(
+            {(len(v.seqs), max(v.seqs, default=0)) for v in stalled}
+        )[:5],
+        "cpu_pct_of_core": {k: round(x, 1) for k, x in cpu.items()},
+        "database": "postgres" if stack.pg else "sqlite",
+        "daphne": args.daphne,
+        "workers": args.workers,
+        "client_parse": "json" if args.full_json else "prefix",
+        "log_problems": stack.log_problems(),
+    }
+    if name == "viewers":
+        res["target"] = TARGETS["viewers"]
+        res["target_met"] = bool(
+            expected and delivered == expected and res["p99_ms"] <= 200
+        )
+    else:
+        res["target"] = TARGETS["runs"]
+        res["target_met"] = bool(expected and res["within_schedule_pct"] >= 99.0)
+    return res
+
+
+# Output --------------------------------------------------------------------------
+
+
+def fmt(x: float, nd: int = 1) -> str:
+    return (
+        "n/a"
+        if x is None or (isinstance(x, float) and math.isnan(x))
+        else f"{x:.{nd}f}"
+    )
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    head = (
+        "| scenario | frames/s target (got) | delivered % | p50 ms | p99 ms | within 250 ms % "
+        "| CPU daphne | CPU worker | CPU redis | CPU client | CPU machine | target | met |"
+    )
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in results:
+        if "error" in r:
+            rows.append(
+                f"| {r['scenario']} | FAILED: {r['error'][:200]} |"
+                + " |" * (head.count("|") - 3)
+            )
+            continue
+        c = r["cpu_pct_of_core"]
+        label = (
+            f"{r['scenario']}: {r['runs']} run(s) x {r['viewers_per_run']} viewer(s)"
+            f" ({r['daphne']} daphne, {r['workers']} worker, {r['database']})"
+        )
+        rows.append(
+            f"| {label} | {r['hz']} ({fmt(r['published_fps_per_run'])}) | {fmt(r['delivered_pct'], 2)} "
+            f"| {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} | {fmt(r['within_schedule_pct'], 2)} "
+            f"| {fmt(c.get('daphne'))} % | {fmt(c.get('worker'))} % | {fmt(c.get('redis'))} % "
+            f"| {fmt(c.get('client'))} % | {fmt(c.get('machine'))} % | {r['target']} "
+            f"| {'yes' if r['target_met'] else 'NO'} |"
+        )
+    return "\n".join(rows)
+
+
+def details(r: dict[str, Any], show_timeline: bool = False) -> str:
+    lines = [
+        f"{r['scenario']}: window {r['window_s']} s; published {r['frames_published']} frame(s) "
+        f"({r['published_fps_per_run']} /s per run on average, slowest run {r['published_fps_per_run_min']} /s); "
+        f"expected {r['frames_expected']}, delivered {r['frames_delivered']}; "
+        f"viewers connected {r['viewers_connected']} (errors {r['viewer_error_count']})",
+        f"  latency emitted->received: p50 {fmt(r['p50_ms'])} ms, p90 {fmt(r['p90_ms'])} ms, "
+        f"p99 {fmt(r['p99_ms'])} ms, max {fmt(r['max_ms'])} ms",
+        f"  worker lateness (ts - schedule): p50 {fmt(r['emit_late_p50_ms'])} ms, p99 {fmt(r['emit_late_p99_ms'])} ms, "
+        f"max {fmt(r['emit_late_max_ms'])} ms; received - schedule p99 {fmt(r['sched_late_p99_ms'])} ms",
+        f"  duplicates {r['duplicates']}, out of order {r['out_of_order']}, snapshots {r['snapshots']}, "
+        f"viewers that received no frame of the window: {r['stalled_viewers']}"
+        + (
+            f" (frames received, last seq: {r['stalled_viewers_received']})"
+            if r["stalled_viewers"]
+            else ""
+        ),
+        f"  CPU % of one core: {r['cpu_pct_of_core']}",
+    ]
+    if show_timeline:
+        lines.append(
+            "  per second: frames received, latency p50/p99/max ms, CPU daphne/worker/client/machine/other %"
+        )
+        for row in r["timeline"]:
+            c = row["cpu"]
+            lines.append(
+                f"    {row['second']:3d}: {row['frames']:6d}  {fmt(row['p50_ms'])}/{fmt(row['p99_ms'])}/"
+                f"{fmt(row['max_ms'])}  {c.get('daphne')}/{c.get('worker')}/{c.get('client')}/"
+                f"{c.get('machine')}/{c.get('other')}"
+            )
+    if r.get("pg_connections"):
+        lines.append(f"  Postgres connections at window end: {r['pg_connections']}")
+    for e in r["viewer_errors"]:
+        lines.append(f"  viewer error: {e}")
+    for name, bad in r["log_problems"].items():
+        lines.append(f"  log {name}: " + bad[0])
+        lines.extend(f"    {line}" for line in bad[1:])
+    return "\n".join(lines)
+
+
+# Main ------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--scenario", choices=("viewers", "runs", "both"), default="both"
+    )
+    parser.add_argument(
+        "--viewers",
+        type=int,
+        default=300,
+        help="viewers of the one run (scenario viewers)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=100,
+        help="concurrent runs, one viewer each (scenario runs)",
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
+    parser.add_argument(
+        "--warmup", type=float, default=5.0, help="seconds after all viewers connected"
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=2.0,
+        help="seconds after the window for late frames",
+    )
+    parser.add_argument("--hz", type=int, default=10, help="SCALELAB_FRAME_HZ")
+    parser.add_argument("--kind", default="cache", help="engine kind of the runs")
+    parser.add_argument(
+        "--daphne",
+        type=int,
+        default=1,
+        help="Daphne processes (viewers spread round robin)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="Celery worker processes"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=200, help="threads per Celery worker"
+    )
+    parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto")
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        default=12,
+        help="Redis database number (flushed before and after)",
+    )
+    parser.add_argument(
+        "--connect-concurrency",
+        type=int,
+        default=25,
+        help="websocket handshakes in flight",
+    )
+    parser.add_argument(
+        "--full-json", action="store_true", help="parse every message with json.loads"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the stacks of Daphne and the workers (whole life of the stack) and print them",
+    )
+    parser.add_argument(
+        "--gc",
+        choices=("freeze", "threshold", "freeze+threshold"),
+        help="experiment: tune Daphne's garbage collector at start (not what the app does)",
+    )
+    parser.add_argument(
+        "--join-after",
+        type=float,
+        default=0.0,
+        help="connect the viewers only once the runs are this many seconds old",
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print latency and CPU per second of the window",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the results as JSON instead of a table",
+    )
+    args = parser.parse_args()
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    plan = []
+    if args.scenario in ("viewers", "both"):
+        plan.append(("viewers", 1, args.viewers))
+    if args.scenario in ("runs", "both"):
+        plan.append(("runs", args.runs, 1))
+    results = []
+    for name, n_runs, per_run in plan:
+        stack = Stack(args, name, n_runs)
+        failed = None
+        try:
+            stack.start()
+            results.append(
+                asyncio.run(run_scenario(stack, name, n_runs, per_run, args))
+            )
+        except KeyboardInterrupt:
+            log("interrupted: stopping the stack")
+            stack.stop()
+            return 130
+        except Exception as exc:  # noqa: BLE001 - report it, go on with the next scenario
+            failed = f"{exc.__class__.__name__}: {exc}"
+            log(f"{name}: FAILED: {failed}")
+            problems = stack.log_problems()
+            for proc_name, bad in problems.items():
+                log(f"  log {proc_name}: " + "\n    ".join(bad))
+            results.append(
+                {"scenario": name, "error": failed, "log_problems": problems}
+            )
+        finally:
+            stack.stop()
+        if args.profile:
+            for proc_name, proc in stack.procs:
+                print_profile(stack.scratch / f"profile-{proc.pid}.json", proc_name)
+        if not args.json and not failed:
+            print(details(results[-1], args.timeline), file=sys.stderr, flush=True)
+    cmd = " ".join(["bench/stream.py", *sys.argv[1:]])
+    if args.json:
+        print(
+            json.dumps(
+                {"command": cmd, "cpus": psutil.cpu_count(), "results": results},
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        print(
+            f"\n`{cmd}` on {psutil.cpu_count()} CPU(s); CPU in % of one core, averaged over the window\n"
+        )
+        print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
