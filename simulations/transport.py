@@ -352,9 +352,20 @@ class RedisTransport(Transport):
         )
 
     async def areplay(self, run_id: str, after: int) -> tuple[list[Entry], bool]:
-        raw = await self.aclient().xrange(self.key(run_id, "frames"))
-        stream = [(*_parse_id(i), f[b"m"].decode()) for i, f in raw]
-        return _replay_from(stream, after)
+        client = self.aclient()
+        key = self.key(run_id, "frames")
+        first = await client.xrange(key, count=1)
+        if not first:
+            return [], False
+        first_seq = _parse_id(first[0][0])[0]
+        if after + 1 < first_seq and not (after == 0 and first_seq <= 1):
+            for raw_id, fields in await client.xrevrange(key, count=20):
+                seq, sub = _parse_id(raw_id)
+                if sub == 0:
+                    return [(seq, sub, fields[b"m"].decode())], True
+            return [], True
+        raw = await client.xrange(key, min=f"{after + 1}-0")
+        return [(*_parse_id(i), f[b"m"].decode()) for i, f in raw], False
 
 
 _transport: Transport | None = None
