@@ -464,8 +464,13 @@ class SqlLabEngine(Engine):
         self.conn.deserialize(db)
 
     def _connect(self) -> None:
+        # No statement cache: a cached EXPLAIN QUERY PLAN statement keeps showing a
+        # dropped index, and plans are what students read here.
         self.conn = sqlite3.connect(
-            ":memory:", isolation_level=None, check_same_thread=False
+            ":memory:",
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=0,
         )
         self.conn.create_function("examined", 1, self._examine)
 

@@ -309,3 +309,25 @@ def test_bad_commands_name_the_field_and_the_allowed_values():
     with pytest.raises(CommandError) as info:
         engine.apply("add_index", {"index": "orders_color"})
     assert "one of orders_user_id, orders_product_id, users_email" in info.value.message
+
+
+def test_dropping_an_index_brings_the_scan_back_into_the_plan():
+    from simulations.engines import get_engine
+
+    engine = get_engine("sqllab")({}, seed=1)
+
+    def user_orders_plans(events):
+        # a plan per statement of the query, a line per step of each plan
+        return [
+            [line for statement in e["plan"] for line in statement]
+            for e in events
+            if e.get("type") == "query.executed" and "user_orders" in str(e)
+        ]
+
+    engine.apply("add_index", {"index": "orders_user_id"})
+    assert (
+        "SEARCH o USING INDEX idx_orders_user_id (user_id=?)"
+        in user_orders_plans(engine.advance(2))[0]
+    )
+    engine.apply("drop_index", {"index": "orders_user_id"})
+    assert "SCAN o" in user_orders_plans(engine.advance(2))[0]
