@@ -25,8 +25,15 @@ Definitions (per scenario, over a steady window after a warm-up):
   "within 250 ms" counts frames received at most 250 ms after they were due (a frame
   never received counts as late);
 - CPU: user + system time of each process over the window, in % of one core; the
-  machine total is in % of one core too (2 cores = 200 %). The Redis server is the
-  shared local one: its figure includes whatever else uses it.
+  machine total is in % of one core too (2 cores = 200 %), and "other" is the machine
+  minus Daphne, workers and client: on a shared machine, read every figure beside it.
+  The Redis server is the shared local one: its figure includes whatever else uses it.
+
+Diagnosis options: ``--timeline`` (latency and CPU per second), ``--profile gc`` (time
+the servers' garbage collections and match their pauses with late frames),
+``--profile stacks`` (also sample their stacks), ``--gc freeze`` (try a GC setting in
+Daphne), ``--join-after S`` and ``--after latest`` (late joiners, reconnects),
+``--daphne N`` / ``--workers N`` (more processes), ``--db sqlite|postgres``.
 """
 
 from __future__ import annotations
@@ -150,6 +157,7 @@ class Sampler:
         self.gaps: list[tuple[float, float, str]] = []
         self.gc: dict[int, list[float]] = {0: [], 1: [], 2: []}
         self._gc_t0 = 0.0
+        self.pauses: list[tuple[float, float]] = []
         self.me = None
         self.thread = threading.Thread(
             target=self.loop, name="bench-sampler", daemon=True
@@ -160,17 +168,22 @@ class Sampler:
         import atexit
         import gc
 
-        out = os.environ[PROFILE_ENV].replace("%p", str(os.getpid()))
-        sampler = cls(out)
+        mode, _, out = os.environ[PROFILE_ENV].partition(":")
+        sampler = cls(out.replace("%p", str(os.getpid())))
         gc.callbacks.append(sampler.on_gc)
         atexit.register(sampler.dump)
-        sampler.thread.start()
+        if mode == "stacks":
+            sampler.thread.start()
 
     def on_gc(self, phase: str, info: dict) -> None:
         if phase == "start":
             self._gc_t0 = time.perf_counter()
         else:
-            self.gc[info["generation"]].append(time.perf_counter() - self._gc_t0)
+            took = time.perf_counter() - self._gc_t0
+            self.gc[info["generation"]].append(took)
+            if info["generation"] == 2 or took > 0.005:
+                # wall time it started, and how long it held the GIL
+                self.pauses.append((time.time() - took, took))
 
     @staticmethod
     def where(code) -> str:
@@ -240,6 +253,7 @@ class Sampler:
                     "inclusive": top(self.incl_counts),
                     "gaps": sorted(self.gaps, reverse=True)[:15],
                     "gc": gc_summary,
+                    "gc_pauses": self.pauses,
                 },
                 fh,
                 indent=1,
@@ -314,6 +328,9 @@ class Stack:
         self.ports: list[int] = []
         self.pg = False
         self.database_url = ""
+        self.viewers: list[Viewer] = []
+        self.window: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self.window_wall = (0.0, 0.0)
 
     # database
 
@@ -387,7 +404,7 @@ class Stack:
             }
         )
         if self.args.profile:
-            env[PROFILE_ENV] = str(self.scratch / "profile-%p.json")
+            env[PROFILE_ENV] = f"{self.args.profile}:{self.scratch / 'profile-%p.json'}"
         if self.args.gc:
             env["SCALELAB_BENCH_GC"] = self.args.gc
         return env
@@ -699,7 +716,7 @@ class Viewer:
     others: int = 0
 
 
-async def watch(v: Viewer, full_json: bool, ack_every: int) -> None:
+async def watch(v: Viewer, full_json: bool, ack_every: int, after: int = 0) -> None:
     """Watch one run until cancelled, recording (seq, received, ts) of every frame.
 
     Acknowledges like static/js/client.js: ``seen`` once the newest frame is
@@ -708,7 +725,7 @@ async def watch(v: Viewer, full_json: bool, ack_every: int) -> None:
     from websockets.asyncio.client import connect
 
     origin = f"http://127.0.0.1:{v.port}"
-    url = f"ws://127.0.0.1:{v.port}/ws/runs/{v.run_id}/?after=0"
+    url = f"ws://127.0.0.1:{v.port}/ws/runs/{v.run_id}/?after={after}"
     seqs, recv, tss = v.seqs, v.recv, v.ts
     now = time.time
     loads = json.loads
@@ -750,6 +767,7 @@ async def watch(v: Viewer, full_json: bool, ack_every: int) -> None:
                 if seq - acked >= ack_every or (snapshot and seq > acked):
                     acked = seq
                     await ws.send(f'{{"type":"seen","seq":{seq}}}')
+            v.error = f"closed by the server: code {ws.close_code} {ws.close_reason!r}"
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - reported per viewer
@@ -809,7 +827,13 @@ async def run_scenario(
     conn_deadline = t_conn + 90
     for start in range(0, len(viewers), args.connect_concurrency):
         batch = viewers[start : start + args.connect_concurrency]
-        tasks.extend(asyncio.ensure_future(watch(v, args.full_json, 5)) for v in batch)
+        after = {}
+        if args.after == "latest":
+            after = last_seqs(stack.redis, sorted({v.run_id for v in batch}))
+        tasks.extend(
+            asyncio.ensure_future(watch(v, args.full_json, 5, after.get(v.run_id, 0)))
+            for v in batch
+        )
         while not all(v.connected or v.error for v in batch):
             if time.monotonic() > conn_deadline:
                 break
@@ -834,12 +858,24 @@ async def run_scenario(
     s0 = last_seqs(stack.redis, run_ids)
     log(f"{name}: measuring for {args.seconds:g} s")
     samples = [cpu0]
+    lags: list[float] = []
+
+    async def lag_probe() -> None:
+        # How late this client's event loop wakes up: its share of the latency.
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.01)
+            lags.append((time.monotonic() - t - 0.01) * 1000)
+
+    probe = asyncio.ensure_future(lag_probe())
     end = time.monotonic() + args.seconds
     while (left := end - time.monotonic()) > 0:
         await asyncio.sleep(min(1.0, left))
         samples.append(meter.sample())
+    probe.cancel()
     s1 = last_seqs(stack.redis, run_ids)
     w1 = time.time()
+    stack.window_wall = (w0, w1)
     cpu1 = meter.sample()
     pg = await loop.run_in_executor(None, stack.pg_connections)
     await asyncio.sleep(args.grace)
@@ -851,8 +887,59 @@ async def run_scenario(
 
     res = analyse(name, hz, run_ids, viewers, s0, s1, w1 - w0, cpu, args, stack)
     res["pg_connections"] = pg
+    res["client_loop_lag_ms"] = {
+        "p50": round(pct(lags, 0.5), 1),
+        "p99": round(pct(lags, 0.99), 1),
+        "max": round(max(lags, default=math.nan), 1),
+    }
     res["timeline"] = timeline(viewers, s0, s1, w0, samples)
+    stack.viewers, stack.window = (
+        viewers,
+        (s0, s1),
+    )  # for gc_attribution once the stack stopped
     return res
+
+
+def gc_attribution(stack: Stack, late_ms: float = 100.0) -> dict[str, Any]:
+    """How many late frames had a garbage collection pause of a server process in flight."""
+    pauses: dict[str, list[tuple[float, float]]] = {}
+    for proc_name, proc in stack.procs:
+        try:
+            data = json.loads((stack.scratch / f"profile-{proc.pid}.json").read_text())
+        except (OSError, ValueError):
+            continue
+        pauses[proc_name] = [tuple(p) for p in data.get("gc_pauses", [])]
+    s0, s1 = stack.window
+    late = 0
+    hit = dict.fromkeys(pauses, 0)
+    any_hit = 0
+    for v in stack.viewers:
+        lo, hi = s0[v.run_id], s1[v.run_id]
+        for seq, rt, ts in zip(v.seqs, v.recv, v.ts):
+            if not lo < seq <= hi or (rt - ts) * 1000 <= late_ms:
+                continue
+            late += 1
+            found = False
+            for name, ps in pauses.items():
+                if any(start < rt and start + took > ts for start, took in ps):
+                    hit[name] += 1
+                    found = True
+            any_hit += found
+    in_window = {
+        name: sorted(
+            round(took * 1000, 1)
+            for start, took in ps
+            if start > stack.window_wall[0] and start < stack.window_wall[1]
+        )
+        for name, ps in pauses.items()
+    }
+    return {
+        "late_ms": late_ms,
+        "late_frames": late,
+        "late_frames_with_gc_pause_in_flight": any_hit,
+        "by_process": hit,
+        "gc_pauses_in_window_ms": in_window,
+    }
 
 
 def timeline(viewers, s0, s1, w0, samples) -> list[dict[str, Any]]:
@@ -966,7 +1053,10 @@ def analyse(
         "snapshots": sum(v.snapshots for v in viewers),
         "stalled_viewers": len(stalled),
         "stalled_viewers_received": sorted(
-            {(len(v.seqs), max(v.seqs, default=0)) for v in stalled}
+            {
+                (len(v.seqs), max(v.seqs, default=0), v.others, v.error[:80])
+                for v in stalled
+            }
         )[:5],
         "cpu_pct_of_core": {k: round(x, 1) for k, x in cpu.items()},
         "database": "postgres" if stack.pg else "sqlite",
@@ -1038,11 +1128,11 @@ def details(r: dict[str, Any], show_timeline: bool = False) -> str:
         f"  duplicates {r['duplicates']}, out of order {r['out_of_order']}, snapshots {r['snapshots']}, "
         f"viewers that received no frame of the window: {r['stalled_viewers']}"
         + (
-            f" (frames received, last seq: {r['stalled_viewers_received']})"
+            f" (frames received, last seq, other messages, error: {r['stalled_viewers_received']})"
             if r["stalled_viewers"]
             else ""
         ),
-        f"  CPU % of one core: {r['cpu_pct_of_core']}",
+        f"  CPU % of one core: {r['cpu_pct_of_core']}; client event loop lag ms {r['client_loop_lag_ms']}",
     ]
     if show_timeline:
         lines.append(
@@ -1055,6 +1145,13 @@ def details(r: dict[str, Any], show_timeline: bool = False) -> str:
                 f"{fmt(row['max_ms'])}  {c.get('daphne')}/{c.get('worker')}/{c.get('client')}/"
                 f"{c.get('machine')}/{c.get('other')}"
             )
+    if r.get("gc"):
+        g = r["gc"]
+        lines.append(
+            f"  GC: {g['late_frames_with_gc_pause_in_flight']} of {g['late_frames']} frames later than "
+            f"{g['late_ms']:g} ms had a GC pause of a server process in flight {g['by_process']}; "
+            f"pauses (gen 2, or > 5 ms) in the window, ms: {g['gc_pauses_in_window_ms']}"
+        )
     if r.get("pg_connections"):
         lines.append(f"  Postgres connections at window end: {r['pg_connections']}")
     for e in r["viewer_errors"]:
@@ -1130,13 +1227,20 @@ def main() -> int:
     )
     parser.add_argument(
         "--profile",
-        action="store_true",
-        help="sample the stacks of Daphne and the workers (whole life of the stack) and print them",
+        choices=("gc", "stacks"),
+        help="gc: time the garbage collections of Daphne and the workers and match their pauses "
+        "with late frames; stacks: also sample their stacks every 4 ms (costly with many threads)",
     )
     parser.add_argument(
         "--gc",
         choices=("freeze", "threshold", "freeze+threshold"),
         help="experiment: tune Daphne's garbage collector at start (not what the app does)",
+    )
+    parser.add_argument(
+        "--after",
+        choices=("0", "latest"),
+        default="0",
+        help="what viewers pass as ?after=: 0 (a fresh page) or the run's latest seq (a reconnect)",
     )
     parser.add_argument(
         "--join-after",
@@ -1190,8 +1294,11 @@ def main() -> int:
         finally:
             stack.stop()
         if args.profile:
-            for proc_name, proc in stack.procs:
-                print_profile(stack.scratch / f"profile-{proc.pid}.json", proc_name)
+            if args.profile == "stacks":
+                for proc_name, proc in stack.procs:
+                    print_profile(stack.scratch / f"profile-{proc.pid}.json", proc_name)
+            if not failed:
+                results[-1]["gc"] = gc_attribution(stack)
         if not args.json and not failed:
             print(details(results[-1], args.timeline), file=sys.stderr, flush=True)
     cmd = " ".join(["bench/stream.py", *sys.argv[1:]])
