@@ -408,6 +408,7 @@ class RunDriver:
                     self._state(),
                     changed={control["name"]: control["value"]},
                     events=events,
+                    params=self.params,
                 )
             elif action == "command":
                 try:
@@ -419,7 +420,13 @@ class RunDriver:
                     )
                     continue
                 self.params = dict(self.engine.p)
-                self._status(self._state(), command=control["name"], events=events)
+                # A command may change parameters too (add_shard, resize...).
+                self._status(
+                    self._state(),
+                    command=control["name"],
+                    events=events,
+                    params=self.params,
+                )
             elif action == "reset":
                 self.engine = self.engine_cls(self.params, seed=self.run.seed)
                 self._status(self._state(), reset=True)

@@ -354,6 +354,8 @@ export class Panel {
 
   onHello(msg) {
     this.canControl = msg.can_control;
+    Object.assign(this.values, msg.run.params);
+    this.syncInputs();
     this.status = msg.run.status;
     this.render();
   }
@@ -368,10 +370,11 @@ export class Panel {
       this.root.dataset.lastError = msg.error.field;
     }
     if (msg.command) this.root.dataset.lastCommand = `${msg.command}@${msg.seq}.${msg.sub}`;
-    if (msg.changed) for (const [k, v] of Object.entries(msg.changed)) this.values[k] = v;
+    if (msg.params) {
+      Object.assign(this.values, msg.params);
+      this.syncInputs();
+    }
     for (const e of msg.events || []) this.logEvent(e);
-    if (msg.command) this.syncInputs();
-    if (msg.changed) this.syncInputs();
     this.status = msg.status;
     if (msg.reason) this.logEvent({ type: `run.${msg.status}`, t: msg.t, reason: msg.reason });
     this.render();

@@ -106,6 +106,8 @@ def test_presenter_keys_move_through_steps_and_open_the_help(page, app_url):
         "() => document.querySelector('.sim').dataset.lastCommand?.startsWith('resize@')",
         timeout=20_000,
     )
+    # The command changed a parameter: the controls show the new value.
+    page.wait_for_function("() => document.getElementById('sim-p-capacity').value === '100'")
     stop_simulation(page)
 
 

@@ -30,7 +30,7 @@ function layout(spec, t) {
     margin: { l: 56, r: 12, t: 40, b: 40 },
     showlegend: (spec.series || []).length > 1,
     legend: { orientation: "h", y: -0.22, x: 0 },
-    xaxis: { title: { text: spec.xTitle || "simulated seconds" }, gridcolor: t.grid, zeroline: false },
+    xaxis: { title: { text: spec.xTitle ?? "simulated seconds" }, gridcolor: t.grid, zeroline: false },
     yaxis: {
       title: { text: spec.yTitle || "" },
       gridcolor: t.grid,
