@@ -216,6 +216,9 @@ class ShardingEngine(Engine):
             "load_per_shard", "Load per shard (last 3 s)", "requests/s", summary=False
         ),
         Metric("load_imbalance_recent", "Load imbalance (last 3 s)", summary=False),
+        Metric(
+            "max_shard_share_recent", "Busiest shard's share (last 3 s)", summary=False
+        ),
         Metric("hot_key", "Hot key (-1 none)", summary=False),
     )
     derived = ("_cdf", "_hash", "_owner", "_key_counts")
@@ -485,5 +488,8 @@ class ShardingEngine(Engine):
             "keys_per_shard": keys_per_shard,
             "load_per_shard": recent,
             "load_imbalance_recent": max(recent) / recent_mean if recent_mean else 0.0,
+            "max_shard_share_recent": max(recent) / (recent_mean * n)
+            if recent_mean
+            else 0.0,
             "hot_key": self.hot[0] if self.hot else -1,
         }

@@ -3,7 +3,7 @@
 import { PALETTE, barChart, group, lineChart } from "./common.js";
 
 // The big figures above the charts.
-export const figures = ["moved_fraction", "load_imbalance_recent", "max_shard_share", "shards"];
+export const figures = ["moved_fraction", "load_imbalance_recent", "max_shard_share_recent", "shards"];
 
 // The textbook share of keys moved by the last resize, if it added the newest shard.
 const moduloMoved = (f) => (f.metrics.shards > 1 ? (f.metrics.shards - 1) / f.metrics.shards : null);
