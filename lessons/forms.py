@@ -1,0 +1,588 @@
+"""Admin forms for authoring lessons.
+
+The forms turn what an author typed into the lesson's canonical data and check it
+with the same validators the lesson files go through (``lessons.services``), so
+the admin accepts exactly what a lesson file may hold, with errors naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, ClassVar
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from simulations.engines import REGISTRY, kinds
+from simulations.engines.base import Engine, EngineError, Param
+
+from .authoring import SOURCE, error_text, preset_from_values
+from .models import Lesson, Question, Step, Term
+from .services import (
+    STEP_FIELDS,
+    LessonFileError,
+    validate_lesson,
+    validate_question,
+    validate_step,
+)
+
+PRESET_PREFIX = "preset_"
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def normalise_text(value: str) -> str:
+    """Use \\n line ends (browsers post \\r\\n) so lesson files stay clean."""
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class CleanTextMixin:
+    """Normalise line ends and refuse control characters in every text field."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, value in list(cleaned.items()):
+            if isinstance(value, str):
+                value = normalise_text(value)
+                if CONTROL.search(value):
+                    self.add_error(name, "must not contain control characters")
+                    continue
+                cleaned[name] = value
+        return cleaned
+
+
+# Fields ---------------------------------------------------------------------------
+
+
+class LinesField(forms.CharField):
+    """A list of texts, one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        lines = [line.strip() for line in text.splitlines()]
+        for line in lines:
+            if CONTROL.search(line):
+                raise ValidationError("must not contain control characters")
+        return [line for line in lines if line]
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _split_choice(line: str) -> tuple[str, str | None]:
+    """Split "text | why" at the first unescaped bar; unescape the text."""
+    text = []
+    i = 0
+    while i < len(line):
+        char = line[i]
+        if char == "\\" and i + 1 < len(line) and line[i + 1] in "\\|":
+            text.append(line[i + 1])
+            i += 2
+            continue
+        if char == "|":
+            return "".join(text).strip(), line[i + 1 :].strip()
+        text.append(char)
+        i += 1
+    return "".join(text).strip(), None
+
+
+def choices_to_text(choices: list[dict[str, Any]]) -> str:
+    """Write choices one per line: ``* right | why`` or ``- wrong | why``.
+
+    A reason may go on over more lines, each indented by two spaces.
+    """
+    lines = []
+    for choice in choices:
+        why = (choice.get("why") or "").split("\n")
+        mark = "*" if choice.get("correct") else "-"
+        lines.append(f"{mark} {_escape(choice.get('text', ''))} | {why[0]}")
+        lines += ["  " + more if more else "" for more in why[1:]]
+    return "\n".join(lines)
+
+
+def choices_from_text(text: str) -> list[dict[str, Any]]:
+    """Read choices written by ``choices_to_text``; raise ValidationError naming the line."""
+    choices: list[dict[str, Any]] = []
+    why_lines: list[list[str]] = []
+    for number, line in enumerate(normalise_text(text).split("\n"), start=1):
+        if line[:1] in ("*", "-"):
+            body, why = _split_choice(line[1:])
+            if why is None:
+                raise ValidationError(
+                    f"line {number}: add ' | ' and then why this answer is "
+                    "right or wrong"
+                )
+            choices.append({"text": body, "correct": line[0] == "*", "why": why})
+            why_lines.append([why])
+        elif choices and (line.startswith("  ") or not line.strip()):
+            why_lines[-1].append(line[2:])
+        else:
+            raise ValidationError(
+                f"line {number}: start a choice with '* ' for the right answer or "
+                "'- ' for a wrong one (a reason may go on over lines indented by "
+                "two spaces)"
+            )
+    for choice, lines in zip(choices, why_lines):
+        choice["why"] = "\n".join(lines).strip()
+    return choices
+
+
+class ChoiceLinesField(forms.CharField):
+    """Choices of a question, one per line, instead of raw JSON."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "class": "monospace"})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text",
+            "One choice per line: <code>* right answer | why it is right</code> or "
+            "<code>- wrong answer | why it is wrong</code>. Exactly one starts with *. "
+            "Write <code>\\|</code> for a bar inside an answer.",
+        )
+        super().__init__(strip=False, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return choices_to_text(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return choices_from_text(text) if text.strip() else []
+
+    def has_changed(self, initial, data):
+        try:
+            return self.to_python(data) != (initial or [])
+        except ValidationError:
+            return True
+
+
+class ActionsField(forms.JSONField):
+    """A step's timed actions as JSON, one action a line."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "class": "monospace"})
+
+    def prepare_value(self, value):
+        if isinstance(value, list) and value:
+            items = ",\n".join(
+                "  " + json.dumps(item, ensure_ascii=False) for item in value
+            )
+            return "[\n" + items + "\n]"
+        if value == []:
+            return ""
+        return super().prepare_value(value)
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        return [] if result is None else result
+
+
+def param_field(param: Param) -> forms.Field:
+    """Return the form field for one declared engine parameter."""
+    described = param.describe()
+    label = described["label"] + (f" ({param.unit})" if param.unit else "")
+    default = described["default"]
+    if param.type == "bool":
+        default = "yes" if default else "no"
+    elif param.type == "float":
+        default = f"{default:g}"
+    help_text = " ".join(
+        part
+        for part in (
+            param.help.rstrip(".") + "." if param.help else "",
+            f"Allowed: {param.allowed()}.",
+            f"Default: {default}.",
+        )
+        if part
+    )
+    message = f"{param.name} must be {param.allowed()}"
+    errors = dict.fromkeys(
+        ("invalid", "min_value", "max_value", "invalid_choice", "step_size"), message
+    )
+    common = {
+        "label": label,
+        "help_text": help_text,
+        "required": False,
+        "error_messages": errors,
+    }
+    if param.type == "int":
+        return forms.IntegerField(
+            min_value=int(param.min) if param.min is not None else None,
+            max_value=int(param.max) if param.max is not None else None,
+            **common,
+        )
+    if param.type == "float":
+        return forms.FloatField(min_value=param.min, max_value=param.max, **common)
+    if param.type == "choice":
+        return forms.ChoiceField(choices=[(c, c) for c in param.choices], **common)
+    return forms.BooleanField(**common)
+
+
+def engine_choices() -> list[tuple[str, str]]:
+    return [("", "---------")] + [(k, f"{REGISTRY[k].title} ({k})") for k in kinds()]
+
+
+# The lesson -------------------------------------------------------------------------
+
+# Where a lesson-level error is shown, by the field it names in the file format.
+_FORM_FIELD = {"module_title": "module", "module_order": "module"}
+
+
+class LessonForm(CleanTextMixin, forms.ModelForm):
+    """The lesson without its steps and questions; ``lesson_form_for`` adds the preset."""
+
+    engine_class: ClassVar[type[Engine] | None] = None
+
+    engine = forms.ChoiceField(
+        choices=engine_choices,
+        help_text="The simulation beside the lesson. Its parameters follow below.",
+    )
+    body = forms.CharField(
+        strip=False,
+        widget=forms.Textarea(
+            attrs={"rows": 26, "class": "markdown-editor", "spellcheck": "true"}
+        ),
+        help_text="Markdown. Inline SVG diagrams are kept; scripts are removed.",
+    )
+    objectives = LinesField(help_text="What a student can do afterwards; one per line.")
+    topics = LinesField(help_text="Topics of the study notes it covers; one per line.")
+    glossary = LinesField(
+        help_text="Slugs of glossary terms it uses, one per line (see Terms)."
+    )
+
+    class Meta:
+        model = Lesson
+        fields = [
+            "title",
+            "slug",
+            "module",
+            "order",
+            "status",
+            "summary",
+            "body",
+            "objectives",
+            "topics",
+            "glossary",
+            "engine",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        engine = self.engine_class
+        if engine is None:
+            return
+        current = self.instance.preset if self.instance.engine == engine.kind else {}
+        for param in engine.params:
+            name = PRESET_PREFIX + param.name
+            self.fields[name].initial = current.get(param.name, param.default)
+            self.fields[name].widget.attrs["data-param"] = param.name
+
+    def clean_body(self):
+        body = normalise_text(self.cleaned_data["body"])
+        if not body.strip():
+            raise ValidationError("This field is required.")
+        # The file format keeps a body without blank lines around it, ending in \n.
+        return body.strip("\n") + "\n"
+
+    def clean_glossary(self):
+        slugs = self.cleaned_data["glossary"]
+        known = set(Term.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+        missing = [slug for slug in slugs if slug not in known]
+        if missing:
+            raise ValidationError(
+                f"no term {missing[0]!r} in the glossary; add it under Terms first"
+            )
+        return slugs
+
+    def clean(self):
+        cleaned = super().clean()
+        engine = self.engine_class
+        if engine is None or cleaned.get("engine") != engine.kind:
+            # The engine field has its own error (unknown or missing).
+            return cleaned
+        values = {
+            p.name: cleaned.get(PRESET_PREFIX + p.name)
+            for p in engine.params
+            if PRESET_PREFIX + p.name not in self.errors
+        }
+        values = {
+            name: None if value == "" else value for name, value in values.items()
+        }
+        previous = self.instance.preset if self.instance.engine == engine.kind else {}
+        try:
+            preset = preset_from_values(engine, values, previous)
+        except EngineError as exc:
+            target = PRESET_PREFIX + exc.field
+            self.add_error(target if target in self.fields else None, exc.message)
+            return cleaned
+        self.instance.preset = preset
+        if not self.errors:
+            self._check_as_file(cleaned, preset)
+        return cleaned
+
+    def _check_as_file(self, cleaned: dict[str, Any], preset: dict[str, Any]) -> None:
+        try:
+            validate_lesson(
+                lesson_fields(cleaned, preset) | {"steps": [], "questions": []},
+                SOURCE,
+            )
+        except LessonFileError as exc:
+            name = exc.field.split(".")[0]
+            name = _FORM_FIELD.get(name, name)
+            if exc.field.startswith("preset."):
+                name = PRESET_PREFIX + exc.field.split(".", 1)[1]
+            self.add_error(name if name in self.fields else None, error_text(exc))
+
+
+def lesson_form_for(kind: str | None) -> type[LessonForm]:
+    """Return the lesson form with one field per parameter of engine ``kind``."""
+    engine = REGISTRY.get(kind or "")
+    if engine is None:
+        return LessonForm
+    attrs: dict[str, Any] = {
+        PRESET_PREFIX + p.name: param_field(p) for p in engine.params
+    }
+    attrs["engine_class"] = engine
+    return type(f"LessonForm_{engine.kind}", (LessonForm,), attrs)
+
+
+def lesson_fields(cleaned: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
+    """Return the lesson-level part of the canonical data from a clean lesson form."""
+    module = cleaned["module"]
+    return {
+        "slug": cleaned["slug"],
+        "title": cleaned["title"],
+        "module": module.slug,
+        "module_title": module.title,
+        "module_order": module.order,
+        "order": cleaned["order"],
+        "status": cleaned["status"],
+        "summary": cleaned.get("summary", ""),
+        "engine": cleaned["engine"],
+        "topics": cleaned.get("topics", []),
+        "objectives": cleaned.get("objectives", []),
+        "glossary": cleaned.get("glossary", []),
+        "preset": preset,
+        "body": cleaned["body"],
+    }
+
+
+# Steps and questions -------------------------------------------------------------------
+
+
+def ordered_forms(formset) -> list[forms.Form]:
+    """Return the forms that will be saved, in the lesson's order of its parts."""
+    kept = []
+    for position, form in enumerate(formset.forms):
+        if formset.can_delete and formset._should_delete_form(form):
+            continue
+        if form.instance.pk is None and not form.has_changed():
+            continue
+        order = form.cleaned_data.get("order") if hasattr(form, "cleaned_data") else 0
+        new = form.instance.pk is None
+        kept.append(((order or 0, new, form.instance.pk or 0, position), form))
+    return [form for _, form in sorted(kept, key=lambda item: item[0])]
+
+
+def _inline_field(where: str, path: str) -> str:
+    """Map "steps[2].actions[0].x" to the inline form's field ("actions")."""
+    rest = path[len(where) :] if path.startswith(where) else ""
+    return re.split(r"[.\[]", rest, maxsplit=1)[0]
+
+
+class StepForm(CleanTextMixin, forms.ModelForm):
+    actions = ActionsField(
+        required=False,
+        help_text='JSON list, one action a line: {"command": NAME, "args": {...}} '
+        'or {"set": {PARAM: VALUE}}, each with an optional "after" in simulated '
+        "seconds. Checked against the lesson's engine.",
+    )
+
+    class Meta:
+        model = Step
+        fields = ["order", "title", "predict", "text", "button", "actions", "explain"]
+        widgets = {
+            "predict": forms.Textarea(attrs={"rows": 2}),
+            "text": forms.Textarea(attrs={"rows": 2}),
+            "explain": forms.Textarea(attrs={"rows": 3}),
+            "order": forms.NumberInput(attrs={"class": "part-order", "min": 0}),
+        }
+
+
+class StepFormSet(forms.BaseInlineFormSet):
+    """Steps, checked against the lesson's engine (its commands and parameters)."""
+
+    def clean(self):
+        super().clean()
+        engine = REGISTRY.get(self.instance.engine or "")
+        if engine is None:
+            return
+        for index, form in enumerate(ordered_forms(self)):
+            if form.errors:
+                continue
+            step = {name: form.cleaned_data.get(name) or "" for name in STEP_FIELDS}
+            step["actions"] = form.cleaned_data.get("actions") or []
+            where = f"steps[{index}]."
+            try:
+                canonical = validate_step(step, index, engine, SOURCE)
+            except LessonFileError as exc:
+                name = _inline_field(where, exc.field)
+                form.add_error(name if name in form.fields else None, error_text(exc))
+                continue
+            for name, value in canonical.items():
+                setattr(form.instance, name, value)
+
+    def canonical(self) -> list[dict[str, Any]]:
+        return [
+            {name: getattr(form.instance, name) for name in STEP_FIELDS}
+            for form in ordered_forms(self)
+        ]
+
+
+class QuestionForm(CleanTextMixin, forms.ModelForm):
+    choices = ChoiceLinesField()
+    tolerance = forms.FloatField(
+        required=False,
+        initial=0,
+        help_text="For number questions: accepted distance from the answer.",
+    )
+
+    class Meta:
+        model = Question
+        fields = [
+            "order",
+            "kind",
+            "prompt",
+            "choices",
+            "answer",
+            "tolerance",
+            "unit",
+            "explain",
+        ]
+        widgets = {
+            "prompt": forms.Textarea(attrs={"rows": 2}),
+            "explain": forms.Textarea(attrs={"rows": 2}),
+            "order": forms.NumberInput(attrs={"class": "part-order", "min": 0}),
+            "kind": forms.Select(attrs={"class": "question-kind"}),
+        }
+
+
+def question_data(cleaned: dict[str, Any]) -> dict[str, Any]:
+    """Return a question in the file format's shape from a clean question form."""
+    kind = cleaned.get("kind") or Question.Kind.CHOICE
+    data: dict[str, Any] = {"kind": kind, "prompt": cleaned.get("prompt") or ""}
+    if kind == Question.Kind.CHOICE:
+        data["choices"] = cleaned.get("choices") or []
+    else:
+        data["answer"] = cleaned.get("answer")
+        tolerance = cleaned.get("tolerance")
+        data["tolerance"] = 0.0 if tolerance is None else tolerance
+        data["unit"] = cleaned.get("unit") or ""
+    data["explain"] = cleaned.get("explain") or ""
+    return data
+
+
+class QuestionFormSet(forms.BaseInlineFormSet):
+    """Checkpoint questions: exactly one right choice, or a number and its tolerance."""
+
+    def clean(self):
+        super().clean()
+        for index, form in enumerate(ordered_forms(self)):
+            if form.errors:
+                continue
+            where = f"questions[{index}]."
+            try:
+                canonical = validate_question(
+                    question_data(form.cleaned_data), index, SOURCE
+                )
+            except LessonFileError as exc:
+                name = _inline_field(where, exc.field)
+                form.add_error(name if name in form.fields else None, error_text(exc))
+                continue
+            question = form.instance
+            question.kind = canonical["kind"]
+            question.prompt = canonical["prompt"]
+            question.choices = canonical.get("choices", [])
+            question.answer = canonical.get("answer")
+            question.tolerance = canonical.get("tolerance", 0.0)
+            question.unit = canonical.get("unit", "")
+            question.explain = canonical["explain"]
+
+    def canonical(self) -> list[dict[str, Any]]:
+        return [
+            validate_question(question_data(form.cleaned_data), index, SOURCE)
+            for index, form in enumerate(ordered_forms(self))
+        ]
+
+
+def lesson_from_forms(form: LessonForm, formsets: list) -> dict[str, Any]:
+    """Return the canonical lesson from a valid lesson form and its inline formsets.
+
+    Raise LessonFileError if the whole does not validate as a lesson file.
+    """
+    data = lesson_fields(form.cleaned_data, form.instance.preset)
+    data["steps"], data["questions"] = [], []
+    for formset in formsets:
+        if isinstance(formset, StepFormSet):
+            data["steps"] = formset.canonical()
+        elif isinstance(formset, QuestionFormSet):
+            data["questions"] = formset.canonical()
+    return validate_lesson(data, SOURCE)
+
+
+def form_errors(form: LessonForm, formsets: list) -> list[tuple[str, str]]:
+    """Return every error as (where, message), for the preview's error page."""
+    found = []
+    for name, messages in form.errors.items():
+        where = form.fields[name].label if name in form.fields else "Lesson"
+        for message in messages:
+            found.append((str(where or name), message))
+    for formset in formsets:
+        noun = formset.model._meta.verbose_name.capitalize()
+        for message in formset.non_form_errors():
+            found.append((f"{noun}s", message))
+        for position, form in enumerate(formset.forms, start=1):
+            for name, messages in form.errors.items():
+                label = form.fields[name].label if name in form.fields else ""
+                where = f"{noun} #{position}" + (f": {label}" if label else "")
+                found.extend((where, message) for message in messages)
+    return found
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several uploaded files (Django's documented recipe)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data]
+        return [single(data, initial)]
+
+
+class ImportForm(forms.Form):
+    files = MultipleFileField(
+        label="Lesson files",
+        widget=MultipleFileInput(attrs={"accept": ".md,.zip"}),
+        help_text="One or more lesson files (.md) or zips of them, as exported.",
+    )
