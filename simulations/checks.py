@@ -34,6 +34,13 @@ def check_engines(app_configs, **kwargs):
                         id="simulations.E001",
                     )
                 )
+        for quiet in set(engine.quiet_events) - set(engine.event_types):
+            problems.append(
+                Error(
+                    f"engine {kind!r} lists quiet event {quiet!r} it does not declare.",
+                    id="simulations.E003",
+                )
+            )
         names = [m.name for m in engine.metric_specs]
         if len(set(names)) != len(names):
             problems.append(

@@ -286,6 +286,9 @@ class Engine:
     # What ``processed`` counts, for the speed benchmark: simulated "events", or
     # "queries" for an engine that runs real SQL.
     bench_unit: ClassVar[str] = "events"
+    # Event types sent every frame as telemetry (lag per replica, rebuild
+    # progress): charts use them, the page's event log leaves them out.
+    quiet_events: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Mapping[str, Any] | None = None, seed: int = 0) -> None:
         self.p: dict[str, Any] = self.validate_params(params or {})
@@ -345,6 +348,7 @@ class Engine:
             "params": [p.describe() for p in cls.params],
             "commands": [c.describe() for c in cls.commands],
             "event_types": list(cls.event_types),
+            "quiet_events": list(cls.quiet_events),
             "metrics": [m.describe() for m in cls.metric_specs],
         }
 

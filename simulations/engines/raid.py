@@ -222,6 +222,7 @@ class RaidEngine(Engine):
             ),
         ),
     )
+    quiet_events = ("raid.rebuild",)
     event_types = (
         "raid.io",
         "raid.disk_failed",
@@ -408,7 +409,6 @@ class RaidEngine(Engine):
     def setup(self) -> None:
         self._create()
         self.window = Window(span=3.0)
-        self.ures = 0
         self.reset_stats()
 
     def _create(self) -> None:
@@ -425,6 +425,7 @@ class RaidEngine(Engine):
         self.data_lost = False
         self.lost_stripes = 0
         self.disk_failures = 0
+        self.ures = 0
         self.bits_to_ure = self._ure_gap()
         self._plan()
         rate = self.p["io_rate"]

@@ -326,6 +326,7 @@ class ReplicationEngine(Engine):
             ),
         ),
     )
+    quiet_events = ("replication.lag",)
     event_types = (
         "replication.lag",
         "replication.applied",

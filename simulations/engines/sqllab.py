@@ -390,6 +390,7 @@ class SqlLabEngine(Engine):
             ),
         ),
     )
+    quiet_events = ("query.executed",)
     event_types = (
         "query.executed",
         "query.slow",

@@ -73,6 +73,7 @@ export class Panel {
     this.values = {};
     for (const p of this.engine.params) this.values[p.name] = p.name in this.preset ? this.preset[p.name] : p.default;
     this.metricSpecs = Object.fromEntries(this.engine.metrics.map((m) => [m.name, m]));
+    this.quiet = new Set(this.engine.quiet_events || []);
     this.client = null;
     this.runId = null;
     this.status = "idle";
@@ -387,7 +388,10 @@ export class Panel {
     for (const [name, node] of Object.entries(this.figureNodes)) {
       node.textContent = format(frame.metrics[name]);
     }
-    for (const e of frame.events) if (!("count" in e) || e.type === "events.truncated") this.logEvent(e);
+    for (const e of frame.events) {
+      if (this.quiet.has(e.type)) continue;
+      if (!("count" in e) || e.type === "events.truncated") this.logEvent(e);
+    }
     const now = performance.now();
     if (now - this.lastTable > TABLE_EVERY_MS) {
       this.lastTable = now;

@@ -29,6 +29,11 @@ export default function mount(root, ctx) {
       ],
     }, ctx),
     lineChart(root, {
+      title: "Conflicting writes between masters (last 3 s)",
+      yTitle: "writes/s",
+      series: [{ label: "Conflicts (last writer wins)", value: (f) => f.metrics.conflicts_per_s_recent, color: PALETTE[3] }],
+    }, ctx),
+    lineChart(root, {
       title: "Stale reads (last 3 s)",
       yTitle: "share of reads",
       yRange: [0, 1.02],
