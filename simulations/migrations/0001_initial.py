@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,28 +15,61 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(max_length=40)),
-                ('params', models.JSONField(default=dict)),
-                ('seed', models.BigIntegerField(default=0)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('paused', 'Paused'), ('stopped', 'Stopped'), ('failed', 'Failed')], default='running', max_length=10)),
-                ('speed', models.FloatField(default=1.0)),
-                ('visitor', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('lesson', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('stop_reason', models.CharField(blank=True, max_length=200)),
-                ('last_seq', models.BigIntegerField(default=0)),
-                ('checkpoint', models.BinaryField(blank=True, null=True)),
-                ('checkpoint_seq', models.BigIntegerField(default=0)),
-                ('checkpoint_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='runs', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("kind", models.CharField(max_length=40)),
+                ("params", models.JSONField(default=dict)),
+                ("seed", models.BigIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("paused", "Paused"),
+                            ("stopped", "Stopped"),
+                            ("failed", "Failed"),
+                        ],
+                        default="running",
+                        max_length=10,
+                    ),
+                ),
+                ("speed", models.FloatField(default=1.0)),
+                ("visitor", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("lesson", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("stop_reason", models.CharField(blank=True, max_length=200)),
+                ("last_seq", models.BigIntegerField(default=0)),
+                ("checkpoint", models.BinaryField(blank=True, null=True)),
+                ("checkpoint_seq", models.BigIntegerField(default=0)),
+                ("checkpoint_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['status'], name='simulations_status_38991c_idx')],
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(
+                        fields=["status"], name="simulations_status_38991c_idx"
+                    )
+                ],
             },
         ),
     ]
