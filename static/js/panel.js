@@ -301,9 +301,11 @@ export class Panel {
   // Plays a guided step's actions: parameter changes and commands, each at its
   // "after" (simulated seconds from the moment the step is played).
   async play(actions) {
-    const timed = [...actions].sort((a, b) => (a.after || 0) - (b.after || 0));
+    let timed = [...actions].sort((a, b) => (a.after || 0) - (b.after || 0));
     if (!this.isLive()) {
+      // Settings due at once go into the new run's parameters, not sent again.
       for (const a of timed) if (a.set && !a.after) Object.assign(this.values, a.set);
+      timed = timed.filter((a) => !(a.set && !a.after));
       this.syncInputs();
       await this.start();
       if (!this.client) return;
