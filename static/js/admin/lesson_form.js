@@ -115,13 +115,16 @@ function setupParts() {
     updateQuestion(row);
   });
   document.addEventListener("formset:removed", () => {
-    for (const group of document.querySelectorAll(".js-inline-admin-formset")) {
-      if (group.querySelector(".lesson-parts")) {
-        reindex(group);
-        renumber(group);
+    // inlines.js renames the forms just after sending this event.
+    setTimeout(() => {
+      for (const group of document.querySelectorAll(".js-inline-admin-formset")) {
+        if (group.querySelector(".lesson-parts")) {
+          reindex(group);
+          renumber(group);
+        }
       }
-    }
-    form.dispatchEvent(new Event("input"));
+      form.dispatchEvent(new Event("input"));
+    });
   });
 
   let dragged = null;
@@ -259,14 +262,22 @@ function setupPreview(pane) {
   const current = () => frames.find((f) => f.classList.contains("is-current"));
   const spare = () => frames.find((f) => !f.classList.contains("is-current"));
 
+  // What the last preview showed: leaving a field fires "change" without any
+  // edit, and reloading then would only stop a simulation the author is running.
+  let shownData = null;
+  const formData = () => new URLSearchParams(new FormData(form)).toString();
+
   function refresh() {
     if (loading) {
       again = true;
       return;
     }
+    renumberAll();
+    const data = formData();
+    if (data === shownData) return;
+    shownData = data;
     loading = true;
     again = false;
-    renumberAll();
     const frame = spare();
     frame.dataset.pending = "true";
     const action = form.getAttribute("action");
