@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.test import Client
 from django.urls import reverse
 
 from lessons.forms import choices_from_text, choices_to_text
@@ -285,6 +286,13 @@ def test_the_admin_and_its_preview_are_for_staff_only(client, module):
     assert not Lesson.objects.exists()
 
 
+def test_the_preview_refuses_a_post_without_the_csrf_token(instructor, module):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(instructor)
+    page = browser.post(reverse("admin:lessons_lesson_preview"), new_lesson(module))
+    assert page.status_code == 403
+
+
 def test_an_invalid_step_action_is_refused_naming_the_step_and_field(
     client, instructor, module
 ):
@@ -332,8 +340,10 @@ def test_students_never_see_a_draft_but_its_private_link_works(
     assert client.get(lesson.get_absolute_url()).status_code == 404
     assert client.get(lesson.preview_url()).status_code == 200
     assert lesson.preview_url() in client.get(change_url(lesson)).content.decode()
+    assert "viewsitelink" not in client.get(change_url(lesson)).content.decode()
     client.post(CHANGELIST, {"action": "publish", "_selected_action": [lesson.pk]})
     assert client.get(lesson.get_absolute_url()).status_code == 200
+    assert "viewsitelink" in client.get(change_url(lesson)).content.decode()
 
 
 def test_publish_edit_diff_and_revert(client, instructor, module):
@@ -402,6 +412,18 @@ def test_arranging_moves_lessons_between_modules_and_reorders_modules(
     page = client.post(url, {"layout": missing})
     assert page.status_code == 400 and "the lessons changed" in page.content.decode()
     assert Lesson.objects.get(slug="c").module == module
+
+
+def test_renaming_a_module_records_a_version_of_each_of_its_lessons(
+    client, instructor, module
+):
+    client.post(ADD, new_lesson(module))
+    url = reverse("admin:lessons_module_change", args=[module.pk])
+    data = {"slug": "queues", "title": "Queues and workers", "order": "4"}
+    assert client.post(url, data).status_code == 302
+    version = LessonVersion.objects.first()
+    assert 'module_title = "Queues and workers"' in version.text
+    assert version.author == instructor
 
 
 def export(client, lessons) -> bytes:
