@@ -1,0 +1,135 @@
+"""An instructor authors a lesson in the admin, in a real browser against a real server."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.stack import manage
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+USERNAME = "ines"
+PASSWORD = "instructor-pw-for-tests"
+TITLE = "Made in a browser"
+CREATE_INSTRUCTOR = f"""
+from django.contrib.auth.models import Group, User
+user, _ = User.objects.get_or_create(username={USERNAME!r}, defaults={{"is_staff": True}})
+user.set_password({PASSWORD!r})
+user.save()
+user.groups.add(Group.objects.get(name="Instructors"))
+"""
+
+
+@pytest.fixture(scope="module")
+def instructor(app_url, tmp_path_factory):
+    """A staff user in the Instructors group, in the database the server uses."""
+    # The app_url fixture keeps its database in a temporary directory of its own.
+    databases = sorted(
+        tmp_path_factory.getbasetemp().glob("app*/db.sqlite3"),
+        key=lambda path: path.stat().st_mtime,
+    )
+    assert databases, "the app_url fixture's database was not found"
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{databases[-1]}",
+        DJANGO_SETTINGS_MODULE="scalelab.settings",
+    )
+    manage(env, "shell", "-c", CREATE_INSTRUCTOR)
+    return USERNAME
+
+
+def sign_in(page, app_url):
+    page.goto(f"{app_url}/admin/login/")
+    page.fill("#id_username", USERNAME)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+
+def preview(page):
+    """Return the preview frame on show."""
+    name = page.get_attribute(".preview-frame.is-current", "name")
+    return page.frame(name=name)
+
+
+def wait_for_preview_text(page, text):
+    page.wait_for_function(
+        """(text) => {
+            const frame = document.querySelector('.preview-frame.is-current');
+            const doc = frame && frame.contentDocument;
+            return doc && doc.body && doc.body.textContent.includes(text);
+        }""",
+        arg=text,
+        timeout=20_000,
+    )
+
+
+def test_an_instructor_writes_previews_publishes_edits_and_reverts_a_lesson(
+    page, app_url, instructor
+):
+    sign_in(page, app_url)
+    page.goto(f"{app_url}/admin/lessons/lesson/add/")
+    page.fill("#id_title", TITLE)
+    page.select_option("#id_module", index=1)
+    page.select_option("#id_engine", "cache")
+    page.wait_for_selector("#id_preset_capacity")  # the engine's parameters appear
+
+    # The preview follows the typing, simulation included.
+    page.click("#id_body")
+    page.keyboard.type("# Written here\n\nFirst words.", delay=10)
+    wait_for_preview_text(page, "First words.")
+    page.keyboard.type(" More words.", delay=10)
+    wait_for_preview_text(page, "First words. More words.")
+    frame = preview(page)
+    frame.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
+    frame.click("#sim .btn-primary")
+    frame.wait_for_function(
+        "() => Number(document.querySelector('.sim').dataset.seq) > 3", timeout=20_000
+    )
+    frame.click("#sim button:text('Stop')")
+    frame.wait_for_selector(".sim[data-status=stopped]", timeout=10_000)
+
+    # An out-of-range preset value is refused, naming the field; nothing is saved.
+    page.fill("#id_preset_capacity", "0")
+    page.click("input[name=_continue]")
+    error = page.text_content(".field-preset_capacity .errorlist")
+    assert "capacity must be an integer from 1 to 1000000" in error
+    assert page.url.endswith("/add/")
+    page.fill("#id_preset_capacity", "500")
+    page.click("input[name=_continue]")
+    page.wait_for_url(re.compile(r"/change/$"))
+    change_url = page.url
+    assert "Draft: students cannot see it" in page.text_content(".field-student_view")
+
+    # Publish from the list.
+    page.goto(f"{app_url}/admin/lessons/lesson/?q=browser")
+    page.check("input[name=_selected_action]")
+    page.select_option("select[name=action]", "publish")
+    page.click("button[name=index]")
+    assert "Published 1 lesson(s)" in page.text_content(".messagelist")
+
+    # Edit, then see the change in the history's diff.
+    page.goto(change_url)
+    page.fill("#id_body", "# Written here\n\nBetter words.\n")
+    page.click("input[name=_continue]")
+    page.wait_for_selector(".messagelist .success")
+    page.click("a.historylink")
+    page.wait_for_selector(".version-list")
+    assert "First words. More words." in page.text_content(".diff-del")
+    assert "Better words." in page.text_content(".diff-add")
+
+    # Revert to the published version (a confirmation first): the old text is back.
+    published = page.locator(".version").filter(
+        has=page.locator(".version-note", has_text=re.compile("^published$"))
+    )
+    page.once("dialog", lambda dialog: dialog.accept())
+    published.locator("button:text('Revert to this version')").click()
+    page.wait_for_url(change_url)
+    assert "Reverted" in page.text_content(".messagelist")
+    assert "First words. More words." in page.input_value("#id_body")
+    assert page.errors == []
