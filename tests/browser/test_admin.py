@@ -132,4 +132,13 @@ def test_an_instructor_writes_previews_publishes_edits_and_reverts_a_lesson(
     page.wait_for_url(change_url)
     assert "Reverted" in page.text_content(".messagelist")
     assert "First words. More words." in page.input_value("#id_body")
+
+    # Back to draft: students no longer see it (nor do the other browser tests).
+    student_url = page.get_attribute(".field-student_view a", "href")
+    page.goto(f"{app_url}/admin/lessons/lesson/?q=browser")
+    page.check("input[name=_selected_action]")
+    page.select_option("select[name=action]", "move_to_draft")
+    page.click("button[name=index]")
+    assert "back to draft" in page.text_content(".messagelist")
     assert page.errors == []
+    assert page.goto(f"{app_url}{student_url}").status == 404
