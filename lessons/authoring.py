@@ -282,6 +282,9 @@ def _unpack(
                 errors.append(f"{name}: not a zip file")
                 continue
             with archive:
+                if len(archive.infolist()) > 10 * MAX_IMPORT_FILES:
+                    errors.append(f"{name}: too many entries for a zip of lessons")
+                    continue
                 for info in archive.infolist():
                     path = PurePosixPath(info.filename)
                     shown = f"{name}/{info.filename}"

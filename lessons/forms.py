@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.formsets import DELETION_FIELD_NAME
 
 from simulations.engines import REGISTRY, kinds
 from simulations.engines.base import Engine, EngineError, Param
@@ -36,6 +37,14 @@ def normalise_text(value: str) -> str:
     return value.replace("\r\n", "\n").replace("\r", "\n")
 
 
+class Textarea(forms.Textarea):
+    """A textarea whose posted value has \n line ends, so unchanged text is unchanged."""
+
+    def value_from_datadict(self, data, files, name):
+        value = super().value_from_datadict(data, files, name)
+        return normalise_text(value) if isinstance(value, str) else value
+
+
 class CleanTextMixin:
     """Normalise line ends and refuse control characters in every text field."""
 
@@ -57,7 +66,7 @@ class CleanTextMixin:
 class LinesField(forms.CharField):
     """A list of texts, one per line."""
 
-    widget = forms.Textarea(attrs={"rows": 3})
+    widget = Textarea(attrs={"rows": 3})
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
@@ -142,7 +151,7 @@ def choices_from_text(text: str) -> list[dict[str, Any]]:
 class ChoiceLinesField(forms.CharField):
     """Choices of a question, one per line, instead of raw JSON."""
 
-    widget = forms.Textarea(attrs={"rows": 4, "class": "monospace"})
+    widget = Textarea(attrs={"rows": 4, "class": "monospace"})
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
@@ -173,7 +182,7 @@ class ChoiceLinesField(forms.CharField):
 class ActionsField(forms.JSONField):
     """A step's timed actions as JSON, one action a line."""
 
-    widget = forms.Textarea(attrs={"rows": 3, "class": "monospace"})
+    widget = Textarea(attrs={"rows": 3, "class": "monospace"})
 
     def prepare_value(self, value):
         if isinstance(value, list) and value:
@@ -252,7 +261,7 @@ class LessonForm(CleanTextMixin, forms.ModelForm):
     )
     body = forms.CharField(
         strip=False,
-        widget=forms.Textarea(
+        widget=Textarea(
             attrs={"rows": 26, "class": "markdown-editor", "spellcheck": "true"}
         ),
         help_text="Markdown. Inline SVG diagrams are kept; scripts are removed.",
@@ -387,11 +396,12 @@ def ordered_forms(formset) -> list[forms.Form]:
     """Return the forms that will be saved, in the lesson's order of its parts."""
     kept = []
     for position, form in enumerate(formset.forms):
-        if formset.can_delete and formset._should_delete_form(form):
+        cleaned = getattr(form, "cleaned_data", {})
+        if formset.can_delete and cleaned.get(DELETION_FIELD_NAME):
             continue
         if form.instance.pk is None and not form.has_changed():
             continue
-        order = form.cleaned_data.get("order") if hasattr(form, "cleaned_data") else 0
+        order = cleaned.get("order")
         new = form.instance.pk is None
         kept.append(((order or 0, new, form.instance.pk or 0, position), form))
     return [form for _, form in sorted(kept, key=lambda item: item[0])]
@@ -415,9 +425,9 @@ class StepForm(CleanTextMixin, forms.ModelForm):
         model = Step
         fields = ["order", "title", "predict", "text", "button", "actions", "explain"]
         widgets = {
-            "predict": forms.Textarea(attrs={"rows": 2}),
-            "text": forms.Textarea(attrs={"rows": 2}),
-            "explain": forms.Textarea(attrs={"rows": 3}),
+            "predict": Textarea(attrs={"rows": 2}),
+            "text": Textarea(attrs={"rows": 2}),
+            "explain": Textarea(attrs={"rows": 3}),
             "order": forms.NumberInput(attrs={"class": "part-order", "min": 0}),
         }
 
@@ -473,8 +483,8 @@ class QuestionForm(CleanTextMixin, forms.ModelForm):
             "explain",
         ]
         widgets = {
-            "prompt": forms.Textarea(attrs={"rows": 2}),
-            "explain": forms.Textarea(attrs={"rows": 2}),
+            "prompt": Textarea(attrs={"rows": 2}),
+            "explain": Textarea(attrs={"rows": 2}),
             "order": forms.NumberInput(attrs={"class": "part-order", "min": 0}),
             "kind": forms.Select(attrs={"class": "question-kind"}),
         }

@@ -388,6 +388,18 @@ def test_saving_an_untouched_form_changes_nothing(client, instructor):
     assert LessonVersion.objects.count() == versions
 
 
+def test_an_instructor_removes_a_step_and_the_rest_keep_their_order(client, instructor):
+    lesson = lesson_save(parse_lesson(RICH))
+    data = posted(client.get(change_url(lesson)).content.decode())
+    data["steps-0-DELETE"] = "on"
+    data.update({"steps-1-order": "1", "steps-1-title": "Then this"})
+    data["steps-TOTAL_FORMS"] = "2"
+    assert client.post(change_url(lesson), data).status_code == 302
+    assert [s.title for s in lesson.steps.all()] == ["Then this"]
+    assert lesson.steps.get().order == 0
+    assert LessonVersion.objects.filter(lesson=lesson).first().note == "edited steps"
+
+
 def test_arranging_moves_lessons_between_modules_and_reorders_modules(
     client, instructor, module
 ):
