@@ -127,6 +127,12 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
+TABLE_OPEN = (
+    '<div class="table-scroll" tabindex="0" role="region" aria-label="Table">'
+    "<table>"
+)
+
+
 class LessonFileError(ValueError):
     """A lesson is malformed; the message names the source and the field."""
 
@@ -140,12 +146,15 @@ def render_markdown(text: str) -> str:
     html = markdown.markdown(
         text, extensions=["tables", "fenced_code", "sane_lists", "attr_list"]
     )
-    return nh3.clean(
+    clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         link_rel="noopener noreferrer",
     )
+    # A wide table scrolls sideways inside a region that keyboards can reach,
+    # instead of widening the page on a phone.
+    return clean.replace("<table>", TABLE_OPEN).replace("</table>", "</table></div>")
 
 
 # Parsing and validation ---------------------------------------------------------

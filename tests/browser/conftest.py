@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -21,8 +22,8 @@ ARGS = [
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """ScaleLab served by `manage.py serve` in embedded mode, as `make run` does."""
+def app_env(tmp_path_factory):
+    """The environment of the test server: its own SQLite file, embedded mode."""
     tmp = tmp_path_factory.mktemp("app")
     env = {
         k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")
@@ -34,11 +35,16 @@ def app_url(tmp_path_factory):
     )
     manage(env, "migrate", "--noinput")
     manage(env, "loadlessons")
+    return env
+
+
+@pytest.fixture(scope="session")
+def app_url(app_env, tmp_path_factory):
+    """ScaleLab served by `manage.py serve` in embedded mode, as `make run` does."""
     port = free_port()
+    log = tmp_path_factory.mktemp("log") / "serve.log"
     server = Process(
-        [os.sys.executable, "manage.py", "serve", "--port", str(port)],
-        env,
-        tmp / "serve.log",
+        [sys.executable, "manage.py", "serve", "--port", str(port)], app_env, log
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -24,22 +23,9 @@ user.groups.add(Group.objects.get(name="Instructors"))
 
 
 @pytest.fixture(scope="module")
-def instructor(app_url, tmp_path_factory):
+def instructor(app_url, app_env):
     """A staff user in the Instructors group, in the database the server uses."""
-    # The app_url fixture keeps its database in a temporary directory of its own.
-    databases = sorted(
-        tmp_path_factory.getbasetemp().glob("app*/db.sqlite3"),
-        key=lambda path: path.stat().st_mtime,
-    )
-    assert databases, "the app_url fixture's database was not found"
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")
-    }
-    env.update(
-        DATABASE_URL=f"sqlite:///{databases[-1]}",
-        DJANGO_SETTINGS_MODULE="scalelab.settings",
-    )
-    manage(env, "shell", "-c", CREATE_INSTRUCTOR)
+    manage(app_env, "shell", "-c", CREATE_INSTRUCTOR)
     return USERNAME
 
 
