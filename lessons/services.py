@@ -128,8 +128,7 @@ ALLOWED_ATTRIBUTES = {
 
 
 TABLE_OPEN = (
-    '<div class="table-scroll" tabindex="0" role="region" aria-label="Table">'
-    "<table>"
+    '<div class="table-scroll" tabindex="0" role="region" aria-label="Table"><table>'
 )
 
 
@@ -154,7 +153,8 @@ def render_markdown(text: str) -> str:
     )
     # A wide table scrolls sideways inside a region that keyboards can reach,
     # instead of widening the page on a phone.
-    return clean.replace("<table>", TABLE_OPEN).replace("</table>", "</table></div>")
+    clean = clean.replace("<table>", TABLE_OPEN).replace("</table>", "</table></div>")
+    return clean.replace("<pre>", '<pre tabindex="0">')
 
 
 # Parsing and validation ---------------------------------------------------------

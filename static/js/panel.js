@@ -110,7 +110,7 @@ export class Panel {
       el("tbody"));
     this.paramForm = el("form", { class: "sim-params", onsubmit: (e) => e.preventDefault() });
     for (const p of this.engine.params) this.paramForm.append(this.paramControl(p, id));
-    this.log = el("ol", { class: "sim-log", "aria-label": "Event log" });
+    this.log = el("ol", { class: "sim-log", "aria-label": "Event log", tabindex: 0 });
     this.announcer = el("p", { class: "visually-hidden", "aria-live": "polite", "aria-atomic": "true" });
     this.errorBox = el("p", { class: "sim-error", role: "alert", hidden: true });
 

@@ -56,8 +56,10 @@ def app_url(app_env, tmp_path_factory):
             print(server.output())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: Playwright's sync API holds an event loop in this thread while it
+    # runs, which asyncio tests after the browser modules must not find.
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):

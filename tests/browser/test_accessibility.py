@@ -107,7 +107,9 @@ def test_presenter_keys_move_through_steps_and_open_the_help(page, app_url):
         timeout=20_000,
     )
     # The command changed a parameter: the controls show the new value.
-    page.wait_for_function("() => document.getElementById('sim-p-capacity').value === '100'")
+    page.wait_for_function(
+        "() => document.getElementById('sim-p-capacity').value === '100'"
+    )
     stop_simulation(page)
 
 

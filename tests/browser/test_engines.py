@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 def chart_points(page):
     return page.evaluate(
-        """() => [...document.querySelectorAll('.chart-plot')].map(
+        """() => [...document.querySelectorAll('#sim .chart-plot')].map(
             (p) => (p.data || []).reduce((n, trace) => n + ((trace.x || trace.values || []).length), 0))"""
     )
 
@@ -20,7 +20,7 @@ def chart_points(page):
 def test_each_engine_streams_to_its_charts_and_takes_every_command(page, app_url, kind):
     page.goto(f"{app_url}/sandbox/{kind}/")
     page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
-    assert page.locator(".chart-plot").count() >= 1
+    assert page.locator("#sim .chart-plot").count() >= 1
     page.click("#sim .btn-primary")
     page.wait_for_function(
         "() => Number(document.querySelector('.sim').dataset.seq) >= 15", timeout=20_000

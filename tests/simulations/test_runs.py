@@ -128,7 +128,9 @@ def test_commands_and_parameter_changes_reach_the_world(transport):
     run.refresh_from_db()
     assert run.params["capacity"] == 50
     changed = [s for s in statuses(transport, run.id) if s.get("changed")]
-    assert changed[0]["params"]["capacity"] == 50  # the page updates its controls from it
+    assert (
+        changed[0]["params"]["capacity"] == 50
+    )  # the page updates its controls from it
 
 
 def test_a_control_that_breaks_a_rule_is_reported_and_the_run_goes_on(transport):

@@ -20,6 +20,7 @@ function planPanel(root) {
   // Plans change several times a second: readers find them here, unannounced.
   pre.setAttribute("aria-live", "off");
   pre.setAttribute("aria-label", "Latest query plans");
+  pre.tabIndex = 0; // it scrolls: keyboards must reach it
   pre.textContent = "No query yet.";
   figure.append(caption, pre);
   root.append(figure);
