@@ -45,6 +45,7 @@ import http.client
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -1295,6 +1296,11 @@ def main() -> int:
         help="print latency and CPU per second of the window",
     )
     parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep the servers' logs even when they show no problem",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print the results as JSON instead of a table",
@@ -1342,6 +1348,10 @@ def main() -> int:
                 results[-1]["gc"] = gc_attribution(stack)
         if not args.json and not failed:
             print(details(results[-1], args.timeline), file=sys.stderr, flush=True)
+        if failed or results[-1].get("log_problems") or args.keep_logs:
+            log(f"{name}: logs kept in {stack.scratch}")
+        else:
+            shutil.rmtree(stack.scratch, ignore_errors=True)
     cmd = " ".join(["bench/stream.py", *sys.argv[1:]])
     if args.json:
         print(
