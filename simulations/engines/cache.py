@@ -11,13 +11,12 @@ expire.
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_right
 from collections import OrderedDict
-from functools import lru_cache
 from heapq import heapify, heappop, heappush
 from typing import Any
 
+from ..sampling import zipf_cdf
 from .base import (
     Command,
     CommandError,
@@ -32,20 +31,6 @@ from .base import (
 INF = float("inf")
 POLICIES = ("lru", "lfu", "fifo", "random")
 WRITE_POLICIES = ("invalidate", "write_through", "write_behind")
-
-
-@lru_cache(maxsize=8)
-def zipf_cdf(keys: int, s: float) -> array:
-    """Return the cumulative Zipf(s) popularity of keys 0..keys-1 (shared, read-only)."""
-    cdf = array("d", bytes(8 * keys))
-    total = 0.0
-    for i in range(keys):
-        total += 1.0 / (i + 1) ** s
-        cdf[i] = total
-    for i in range(keys):
-        cdf[i] /= total
-    cdf[keys - 1] = 1.0
-    return cdf
 
 
 class CacheEngine(Engine):

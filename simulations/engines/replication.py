@@ -27,8 +27,8 @@ from collections import deque
 from heapq import heapify, heappop, heappush
 from typing import Any
 
+from ..sampling import zipf_cdf
 from .base import Command, CommandError, Engine, Event, Metric, Param, Window
-from .cache import zipf_cdf
 
 INF = math.inf
 MAX_REPLICAS = 10  # live replicas at once

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from functools import lru_cache
 from typing import Any
 
+from ..sampling import zipf_cdf
 from .base import Command, CommandError, Engine, Event, Metric, Param, Window
 
 MASK64 = (1 << 64) - 1
 MAX_SHARDS = 64
 KEY_SALT = 0x5EED_0F_4B_E1_5
 STRATEGIES = ("modulo", "range", "consistent")
-
-
-@lru_cache(maxsize=8)
-def zipf_cdf(keys: int, s: float) -> array:
-    """Return the cumulative Zipf(s) popularity of keys 0..keys-1 (shared, read-only)."""
-    cdf = array("d", bytes(8 * keys))
-    total = 0.0
-    for i in range(keys):
-        total += 1.0 / (i + 1) ** s
-        cdf[i] = total
-    for i in range(keys):
-        cdf[i] /= total
-    cdf[keys - 1] = 1.0
-    return cdf
 
 
 def mix64(x: int) -> int:

@@ -20,6 +20,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
+from ..sampling import zipf_cdf
+
 MAX_CURVE_REQUESTS = 2_000_000  # bounds the job's memory (two int arrays) and time
 MAX_CURVE_KEYS = 1_000_000
 
@@ -33,22 +35,6 @@ class CurveError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-@lru_cache(maxsize=4)
-def _zipf_cdf(keys: int, s: float) -> array:
-    # The same arithmetic as simulations.engines.cache.zipf_cdf, so that the
-    # streams are the engine's, bit for bit (a test checks it); not imported, so
-    # that the theory package never loads the engines.
-    cdf = array("d", bytes(8 * keys))
-    total = 0.0
-    for i in range(keys):
-        total += 1.0 / (i + 1) ** s
-        cdf[i] = total
-    for i in range(keys):
-        cdf[i] /= total
-    cdf[keys - 1] = 1.0
-    return cdf
 
 
 @lru_cache(maxsize=16)
@@ -149,7 +135,7 @@ def zipf_stream(keys: int, zipf_s: float, requests: int, seed: int) -> array:
     has no writes and its policy is not ``random`` (which draws to evict).
     """
     _check_curve_args(keys, requests)
-    cdf = _zipf_cdf(keys, zipf_s)
+    cdf = zipf_cdf(keys, zipf_s)
     last = keys - 1
     rand = random.Random(seed).random
     out = array("l", bytes(8 * requests))
