@@ -38,12 +38,16 @@ def _load(run_id: str, scope) -> tuple[Run | None, bool]:
 
 
 class RunConsumer(AsyncWebsocketConsumer):
+    # Frames reach viewers through the hub, not through channel-layer groups.
+    channel_layer_alias = "scalelab-runs-use-no-channel-layer"
+
     async def connect(self):
         self.viewer_id = uuid.uuid4().hex
         self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
         self.joined = False
         self.last_id = (0, 0)
-        self.seen = 0
+        self.seen = 0  # the last frame the client says it has received
+        self.sent = 0  # the last frame queued to its socket
         self.held: tuple[int, str] | None = None
         self.skipped = 0
         self.status = None
@@ -64,7 +68,7 @@ class RunConsumer(AsyncWebsocketConsumer):
         self.kind = run.kind
         self.status = run.status
         after = self._after()
-        self.seen = after
+        self.seen = self.sent = after
         await self.send(
             text_data=json.dumps(
                 {
@@ -98,17 +102,30 @@ class RunConsumer(AsyncWebsocketConsumer):
         self.last_id = (seq, sub)
         if sub:
             self.status = json.loads(text).get("status", self.status)
-        elif seq - self.seen > WINDOW:
+            self._send_soon(text)
+        elif self.sent - self.seen >= WINDOW:
             # A slow viewer gets the newest frame when it catches up, not a backlog.
             self.held = (seq, text)
             self.skipped += 1
-            return
-        self._send_soon(text)
+        else:
+            self._send_frame(seq, text)
 
     def deliver_snapshot(self, seq: int, text: str) -> None:
         self.last_id = (seq, 0)
-        self.seen = max(self.seen, seq)
+        self.held = None
+        self.sent = seq
         self._send_soon('{"type":"snapshot","frame":' + text + "}")
+
+    def _send_frame(self, seq: int, text: str) -> None:
+        self.sent = seq
+        self.held = None
+        self._send_soon(text)
+
+    def _acknowledged(self, seq: int) -> None:
+        # A client cannot have seen more than was sent to it.
+        self.seen = max(self.seen, min(seq, self.sent))
+        if self.held and self.sent - self.seen <= WINDOW // 2:
+            self._send_frame(*self.held)
 
     def _send_soon(self, text: str) -> None:
         # One sender task per viewer keeps messages in order.
@@ -163,10 +180,7 @@ class RunConsumer(AsyncWebsocketConsumer):
                     "seq", "seen needs seq, the number of the last frame received", ref
                 )
                 return
-            self.seen = max(self.seen, seq)
-            if self.held and self.held[0] - self.seen <= WINDOW // 2:
-                self._send_soon(self.held[1])
-                self.held = None
+            self._acknowledged(seq)
             return
         if kind == "ping":
             await self.send(text_data=json.dumps({"type": "pong", "ref": ref}))

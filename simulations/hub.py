@@ -42,21 +42,31 @@ class Hub:
         self.loop = loop
         self.viewers: dict[str, dict[str, Viewer]] = {}
         self.cursors: dict[str, tuple[int, int]] = {}
+        self.joining: dict[str, list[tuple[int, int, str]]] = {}
         self.reader: asyncio.Task | None = None
         self.heartbeat: asyncio.Task | None = None
 
     async def join(self, run_id: str, viewer: Viewer, after: int) -> None:
         """Start sending ``run_id`` to ``viewer``: first what it missed, then live."""
         first = run_id not in self.viewers
+        # Live messages that arrive while the replay is read wait for it, so the
+        # viewer gets the replay first and then everything after it, in order.
+        waiting: list[tuple[int, int, str]] = []
+        self.joining[viewer.viewer_id] = waiting
         self.viewers.setdefault(run_id, {})[viewer.viewer_id] = viewer
         if first and isinstance(self.transport, MemoryTransport):
             self.transport.listen(run_id, self.loop, self.dispatch)
-        entries, snapshot = await self.transport.areplay(run_id, after)
+        try:
+            entries, snapshot = await self.transport.areplay(run_id, after)
+        finally:
+            del self.joining[viewer.viewer_id]
         if snapshot and entries:
             viewer.deliver_snapshot(entries[-1][0], entries[-1][2])
         else:
             for seq, sub, text in entries:
                 viewer.deliver(seq, sub, text)
+        for seq, sub, text in waiting:
+            viewer.deliver(seq, sub, text)
         if isinstance(self.transport, RedisTransport):
             if run_id not in self.cursors:
                 self.cursors[run_id] = (
@@ -83,7 +93,11 @@ class Hub:
 
     def dispatch(self, run_id: str, seq: int, sub: int, text: str) -> None:
         for viewer in list(self.viewers.get(run_id, {}).values()):
-            viewer.deliver(seq, sub, text)
+            waiting = self.joining.get(viewer.viewer_id)
+            if waiting is not None:
+                waiting.append((seq, sub, text))
+            else:
+                viewer.deliver(seq, sub, text)
 
     async def _read_redis(self) -> None:
         transport = self.transport

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from .engines import get_engine
@@ -254,6 +254,7 @@ class RunDriver:
         try:
             if not self._load():
                 return "not live"
+            _release_db()
             return self._loop()
         finally:
             self.transport.release(self.run_id, self.token)
@@ -475,10 +476,21 @@ class RunDriver:
             status=status,
             **fields,
         )
+        _release_db()
 
     def _end(self, status: str, reason: str) -> None:
         self._checkpoint(status=status, ended_at=timezone.now(), stop_reason=reason)
         self._status(status, reason=reason)
+
+
+def _release_db() -> None:
+    """Give the database connection back between checkpoints.
+
+    A worker drives up to hundreds of runs on threads; each thread holding a
+    connection for the life of its run would exhaust PostgreSQL's limit.
+    """
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 # Supervision ------------------------------------------------------------------

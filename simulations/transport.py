@@ -48,6 +48,7 @@ class Transport:
     def publish(self, run_id: str, seq: int, sub: int, text: str) -> bool: ...
     def last_id(self, run_id: str) -> tuple[int, int]: ...
     def pop_controls(self, run_id: str) -> list[dict[str, Any]]: ...
+
     def acquire(self, run_id: str, token: str, ttl: float) -> bool: ...
     def renew(self, run_id: str, token: str, ttl: float) -> bool: ...
     def release(self, run_id: str, token: str) -> None: ...
@@ -227,9 +228,18 @@ class RedisTransport(Transport):
         self.url = url
         self.replay_size = replay
         self.prefix = prefix
-        self.sync = redis.Redis.from_url(
-            url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15
+        # Every driver thread of a worker may talk to Redis at once: a blocking pool
+        # as large as the thread pool waits for a free connection instead of failing.
+        threads = settings.SCALELAB["WORKER_THREADS"]
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=threads + 50,
+            timeout=5,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=15,
         )
+        self.sync = redis.Redis(connection_pool=pool)
         self._renew = self.sync.register_script(_LEASE_RENEW)
         self._release = self.sync.register_script(_LEASE_RELEASE)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
@@ -268,7 +278,10 @@ class RedisTransport(Transport):
                 maxlen=self.replay_size,
                 approximate=True,
             )
-            pipe.expire(key, 3600)
+            if (
+                sub or seq % 10 == 1
+            ):  # keep the stream alive with the run, not every frame
+                pipe.expire(key, 3600)
             pipe.execute()
         except redis.ResponseError as exc:
             if "equal or smaller" in str(exc):

@@ -207,3 +207,19 @@ async def test_a_viewer_that_does_not_acknowledge_gets_a_bounded_number_of_frame
     newest = await next_of(comm, "frame")
     assert newest["seq"] > got[-1] + 5  # the newest frame, not the backlog
     await stop(comm)
+
+
+async def test_a_viewer_joining_a_run_already_going_gets_a_replay_and_keeps_flowing(
+    live_runs, visitor_session
+):
+    key, visitor = visitor_session
+    run = await create_run(visitor)
+    owner, _ = await connect(run.id, key)
+    await frames(owner, 90)  # nine seconds of frames before the second viewer comes
+    late, _ = await connect(run.id)
+    got = await frames(late, 130)  # more than the replay and the flow-control window
+    seqs = [f["seq"] for f in got]
+    assert seqs == sorted(set(seqs))
+    assert seqs[-1] > 95
+    await late.disconnect()
+    await stop(owner)
