@@ -100,6 +100,10 @@ def test_presenter_keys_move_through_steps_and_open_the_help(page, app_url):
     assert "Next step" in page.text_content("#keys-help")
     page.keyboard.press("Escape")
     assert not page.is_visible("#keys-help")
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement?.id === 'sim'")
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === null")
     page.keyboard.press("ArrowRight")  # step 2 plays a resize: Enter runs it
     page.keyboard.press("Enter")
     page.wait_for_function(
