@@ -22,14 +22,17 @@ function theme() {
 }
 
 function layout(spec, t) {
+  const legend = (spec.series || []).length > 1;
   return {
     title: { text: spec.title, font: { size: t.font + 3, color: t.fg }, x: 0.02, xanchor: "left" },
     paper_bgcolor: t.bg,
     plot_bgcolor: t.bg,
     font: { color: t.fg, size: t.font },
-    margin: { l: 64, r: 12, t: 40, b: 40 },
-    showlegend: (spec.series || []).length > 1,
-    legend: { orientation: "h", y: -0.22, x: 0 },
+    margin: { l: 64, r: 12, t: 40, b: legend ? 40 + 28 * Math.ceil(spec.series.length / 2) : 40 },
+    showlegend: legend,
+    // The legend sits below the axis title, measured in the whole figure, so
+    // that it never covers the axis on a narrow phone.
+    legend: { orientation: "h", x: 0, xanchor: "left", y: 0, yanchor: "bottom", yref: "container" },
     xaxis: { title: { text: spec.xTitle ?? "simulated seconds" }, gridcolor: t.grid, zeroline: false, automargin: true },
     yaxis: {
       title: { text: spec.yTitle || "" },
@@ -39,7 +42,7 @@ function layout(spec, t) {
       ...(spec.yRange ? { range: spec.yRange, autorange: false } : {}),
     },
     autosize: true,
-    height: spec.height || 240,
+    height: (spec.height || 240) + (legend ? 28 * Math.ceil(spec.series.length / 2) : 0),
   };
 }
 
