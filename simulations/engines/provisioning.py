@@ -25,33 +25,30 @@ current release into a new golden image, which takes ``bake_s``.
 
 from __future__ import annotations
 
-from heapq import heappop, heappush
 from typing import Any
 
+from ._fleet import RECENT_METRICS, FleetEngine
 from .base import (
     Command,
     CommandError,
-    Engine,
     Event,
     Metric,
     Param,
     ParamError,
-    Window,
 )
 
 SLOTS = 128  # instance records in use at once: in service, booting and draining
 OFF, BOOTING, IN_SERVICE, DRAINING = 0, 1, 2, 3
 STATE_NAMES = ("terminated", "booting", "in service", "draining")
 
-# Scheduled happenings in the heap: (time, seq, kind, slot, epoch).
-_DONE = 0  # a request finishes (ignored if the slot's epoch moved on)
+# Scheduled happenings in the heap besides a request finishing (see _fleet).
 _READY = 1  # an instance has booted
 _CHECK = 2  # the group looks at the CPU
 _COMMIT = 3  # a developer pushes to main (b: commit generation)
 _BAKED = 4  # a new golden image is ready (b: bake generation)
 
 
-class ProvisioningEngine(Engine):
+class ProvisioningEngine(FleetEngine):
     kind = "provisioning"
     title = "Auto-scaling and machine images"
     description = (
@@ -321,11 +318,7 @@ class ProvisioningEngine(Engine):
         Metric("release_version", "Current release"),
         Metric("main_version", "Latest commit on main"),
         Metric("image_version", "Release in the golden image"),
-        Metric(
-            "arrival_rps_recent", "Arrivals (last 3 s)", "requests/s", summary=False
-        ),
-        Metric("served_rps_recent", "Served (last 3 s)", "requests/s", summary=False),
-        Metric("dropped_rps_recent", "Dropped (last 3 s)", "requests/s", summary=False),
+        *RECENT_METRICS,
         Metric("instance_names", "Instances", summary=False),
         Metric("instance_state", "Instance state", summary=False),
         Metric("instance_versions", "Version per instance", summary=False),
@@ -333,6 +326,11 @@ class ProvisioningEngine(Engine):
             "instance_drift", "Instance off the release (1) or on it (0)", summary=False
         ),
     )
+
+    # Every instance has the same workers and queue, set by the parameters.
+    derived = ("workers", "qcap")
+    # A draining instance is terminated once it has served its last request.
+    retiring = DRAINING
 
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> None:
@@ -343,42 +341,30 @@ class ProvisioningEngine(Engine):
                 f"got {values['min_instances']}",
             )
 
+    def rebuild(self) -> None:
+        workers = self.p["workers"]
+        self.workers = [workers] * SLOTS
+        self.qcap = [workers * self.p["queue_per_worker"]] * SLOTS
+
     def setup(self) -> None:
         p = self.p
         self.state = [OFF] * SLOTS
         self.iid = [0] * SLOTS
         self.version = [0] * SLOTS
-        self.busy = [0] * SLOTS
-        self.queued = [0] * SLOTS
-        self.epoch = [0] * SLOTS
+        self._setup_fleet(SLOTS)
         self.launched_at = [0.0] * SLOTS
         self.boot_image = ["golden"] * SLOTS
-        self.heap: list[tuple[float, int, int, int, int]] = []
-        self.seq = 0
-        self.live: list[int] = []
-        self.rr = 0
         self.next_iid = 0
         self.release = self.main = self.image_version = 1
         self.baking = False
         self.bake_gen = self.commit_gen = 0
-        self.spike_factor = 1.0
-        self.spike_end = 0.0
         self.spike_at: float | None = None
         self.spike_rate = 0.0
         self.capacity_at: float | None = None
-        self.rate = self._rate_at(0.0)
-        self.next_arrival = self.rng.expovariate(self.rate)
-        self.total_busy = 0
-        self.busy_area = 0.0
-        self.busy_t = 0.0
-        self.cap_area = 0.0
-        self.cap_t = 0.0
         self.running_workers = 0
         self.check_busy = self.check_cap = 0.0
         self.cpu = 0.0
         self.last_action = -1e18
-        self.all_arrivals = self.all_served = self.all_dropped = 0
-        self.window = Window(span=3.0)
         self.launches = 0
         for _ in range(p["min_instances"]):
             slot = self._launch(0.0)
@@ -397,14 +383,7 @@ class ProvisioningEngine(Engine):
         self.boots = 0
         self.arrived = self.in_flight()
 
-    def in_flight(self) -> int:
-        return sum(self.busy) + sum(self.queued)
-
     # Instances --------------------------------------------------------------
-
-    def _push(self, t: float, kind: int, slot: int, ep: int) -> None:
-        heappush(self.heap, (t, self.seq, kind, slot, ep))
-        self.seq += 1
 
     def _schedule_commit(self, t: float) -> None:
         self.commit_gen += 1
@@ -428,8 +407,7 @@ class ProvisioningEngine(Engine):
 
     def _integrate(self, t: float) -> None:
         """Account busy and available worker time up to ``t``."""
-        self.busy_area += self.total_busy * (t - self.busy_t)
-        self.busy_t = t
+        self._account_busy(t)
         self.cap_area += self.running_workers * (t - self.cap_t)
         self.cap_t = t
 
@@ -476,11 +454,7 @@ class ProvisioningEngine(Engine):
 
     def _cut(self, slot: int, t: float) -> int:
         self._integrate(t)
-        lost = self.busy[slot] + self.queued[slot]
-        self.total_busy -= self.busy[slot]
-        self.busy[slot] = self.queued[slot] = 0
-        self.epoch[slot] += 1
-        self.dropped += lost
+        lost = self._drop_requests(slot)
         self.all_dropped += lost
         return lost
 
@@ -596,125 +570,17 @@ class ProvisioningEngine(Engine):
 
     # Running ----------------------------------------------------------------
 
-    def _fast(self, end: float, rate: float, events: list[Event]) -> bool:
-        """Serve arrivals and completions up to ``end``.
-
-        Return True when stopped at a control happening due by ``end``; it is
-        left at the top of the heap.
-        """
-        heap = self.heap
-        expo = self.rng.expovariate
-        mu = 1000.0 / self.p["service_ms"]
-        workers = self.p["workers"]
-        qcap = workers * self.p["queue_per_worker"]
-        busy, queued, epoch, state = self.busy, self.queued, self.epoch, self.state
-        live = self.live
-        nlive = len(live)
-        rr = self.rr
-        seq = self.seq
-        total_busy = self.total_busy
-        area = self.busy_area
-        last = self.busy_t
-        arrived = served = dropped = 0
-        ta = self.next_arrival
-        control = False
-        while True:
-            if heap and heap[0][0] <= ta:
-                t, _, kind, i, ep = heap[0]
-                if t > end:
-                    break
-                if kind != _DONE:
-                    control = True
-                    break
-                heappop(heap)
-                if ep != epoch[i]:
-                    continue
-                served += 1
-                if queued[i]:
-                    queued[i] -= 1
-                    heappush(heap, (t + expo(mu), seq, _DONE, i, ep))
-                    seq += 1
-                else:
-                    area += total_busy * (t - last)
-                    last = t
-                    busy[i] -= 1
-                    total_busy -= 1
-                    if not busy[i] and state[i] == DRAINING:
-                        self.seq, self.total_busy = seq, total_busy
-                        self.busy_area, self.busy_t = area, last
-                        self._terminate(i, t, events)
-                continue
-            if ta > end:
-                break
-            arrived += 1
-            if nlive:
-                i = live[rr % nlive]
-                rr += 1
-                if busy[i] < workers:
-                    area += total_busy * (ta - last)
-                    last = ta
-                    busy[i] += 1
-                    total_busy += 1
-                    heappush(heap, (ta + expo(mu), seq, _DONE, i, epoch[i]))
-                    seq += 1
-                elif queued[i] < qcap:
-                    queued[i] += 1
-                else:
-                    dropped += 1
-            else:
-                dropped += 1
-            ta += expo(rate)
-        self.next_arrival = ta
-        self.seq = seq
-        self.rr = rr
-        self.total_busy = total_busy
-        self.busy_area = area
-        self.busy_t = last
-        self.arrived += arrived
-        self.all_arrivals += arrived
-        self.completed += served
-        self.all_served += served
-        self.dropped += dropped
-        self.all_dropped += dropped
-        self.processed += arrived + served
-        return control
-
     def run_until(self, end: float) -> list[Event]:
         events: list[Event] = []
         start = self.now
-        arrived0, served0, dropped0 = (
-            self.all_arrivals,
-            self.all_served,
-            self.all_dropped,
-        )
-        cuts = [start]
-        if start < self.spike_end < end:
-            cuts.append(self.spike_end)
-        cuts.append(end)
-        for a, b in zip(cuts, cuts[1:]):
-            rate = self._rate_at(a)
-            if rate != self.rate:
-                # Memoryless arrivals: rescale the remaining wait to the new rate.
-                self.next_arrival = a + (self.next_arrival - a) * self.rate / rate
-                self.rate = rate
-            while self._fast(b, rate, events):
-                t, _, kind, slot, ep = heappop(self.heap)
-                self._control(kind, t, slot, ep, events)
+        before = self._tally()
+        self._serve_until(end, events)
         self._integrate(end)
-        arrived = self.all_arrivals - arrived0
-        served = self.all_served - served0
-        dropped = self.all_dropped - dropped0
-        self.window.add(start, arrived=arrived, served=served, dropped=dropped)
-        if served:
-            events.append({"type": "request.served", "count": served})
-        if dropped:
-            events.append({"type": "request.dropped", "count": dropped})
+        self._report(start, before, events)
         return events
 
     def metrics(self) -> dict[str, Any]:
         now = self.now
-        w = self.window
-        span = w.seconds(now)
         shown = [i for i in range(SLOTS) if self.state[i] != OFF]
         shown.sort(key=lambda i: self.iid[i])
         if self.spike_at is None:
@@ -745,9 +611,7 @@ class ProvisioningEngine(Engine):
             "release_version": self.release,
             "main_version": self.main,
             "image_version": self.image_version,
-            "arrival_rps_recent": w.total("arrived", now) / span,
-            "served_rps_recent": w.total("served", now) / span,
-            "dropped_rps_recent": w.total("dropped", now) / span,
+            **self._recent_rates(),
             "instance_names": [f"i-{self.iid[i]}" for i in shown],
             "instance_state": [STATE_NAMES[self.state[i]] for i in shown],
             "instance_versions": [self.version[i] for i in shown],

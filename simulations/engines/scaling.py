@@ -18,19 +18,17 @@ server takes 1/n of the capacity away and the rest carry on.
 from __future__ import annotations
 
 import math
-from heapq import heappop, heappush
 from typing import Any
 
+from ._fleet import RECENT_METRICS, FleetEngine
 from .base import (
     TICK,
     Command,
     CommandError,
-    Engine,
     Event,
     Metric,
     Param,
     ParamError,
-    Window,
 )
 
 # The sizes a server comes in: name, workers, price in dollars per hour. The
@@ -51,13 +49,12 @@ MAX_RATE = 20_000.0  # requests/s: growing traffic stops growing here
 OFF, BOOTING, UP, DOWN, UPGRADING = 0, 1, 2, 3, 4
 STATE_NAMES = ("off", "booting", "up", "down", "upgrading")
 
-# Scheduled happenings in the heap: (time, seq, kind, server, epoch).
-_DONE = 0  # a request finishes on a server (ignored if the server's epoch moved on)
+# Scheduled happenings in the heap besides a request finishing (see _fleet).
 _READY = 1  # a server finishes booting, upgrading or being repaired
 _CHECK = 2  # the auto-scaler looks at the traffic
 
 
-class ScalingEngine(Engine):
+class ScalingEngine(FleetEngine):
     kind = "scaling"
     title = "Vertical or horizontal scaling"
     description = (
@@ -305,11 +302,7 @@ class ScalingEngine(Engine):
         Metric("upgrades", "Upgrades"),
         Metric("servers_added", "Servers added"),
         Metric("utilization_recent", "Utilisation (last 3 s)", summary=False),
-        Metric(
-            "arrival_rps_recent", "Arrivals (last 3 s)", "requests/s", summary=False
-        ),
-        Metric("served_rps_recent", "Served (last 3 s)", "requests/s", summary=False),
-        Metric("dropped_rps_recent", "Dropped (last 3 s)", "requests/s", summary=False),
+        *RECENT_METRICS,
         Metric("server_names", "Servers", summary=False),
         Metric("server_utilization", "Workers busy per server", summary=False),
         Metric("server_state", "Server state", summary=False),
@@ -331,24 +324,10 @@ class ScalingEngine(Engine):
         self.size = [0] * n
         self.workers = [0] * n
         self.qcap = [0] * n
-        self.busy = [0] * n
-        self.queued = [0] * n
-        self.epoch = [0] * n
-        self.heap: list[tuple[float, int, int, int, int]] = []
-        self.seq = 0
-        self.live: list[int] = []
-        self.rr = 0
-        self.total_busy = 0
+        self._setup_fleet(n)
         self.live_workers = 0
         self.cost_rate = 0.0
-        self.spike_factor = 1.0
-        self.spike_end = 0.0
-        self.rate = self._rate_at(0.0)
-        self.next_arrival = self.rng.expovariate(self.rate)
-        self.all_arrivals = self.all_served = self.all_dropped = 0
         self.checked_arrivals = 0
-        self.busy_t = self.cap_t = 0.0
-        self.window = Window(span=3.0)
         if p["strategy"] == "vertical":
             self._provision(0, SIZE_NAMES.index(p["start_size"]), UP)
         else:
@@ -364,14 +343,7 @@ class ScalingEngine(Engine):
         self.busy_area = self.cap_area = self.cost_total = self.downtime = 0.0
         self.arrived = self.in_flight()
 
-    def in_flight(self) -> int:
-        return sum(self.busy) + sum(self.queued)
-
     # Servers ----------------------------------------------------------------
-
-    def _push(self, t: float, kind: int, i: int, ep: int) -> None:
-        heappush(self.heap, (t, self.seq, kind, i, ep))
-        self.seq += 1
 
     def _rate_at(self, t: float) -> float:
         """Return the arrival rate for the piece of time starting at ``t``.
@@ -411,13 +383,8 @@ class ScalingEngine(Engine):
 
     def _cut(self, i: int, t: float) -> int:
         """Lose the requests on server ``i`` at time ``t``; return how many."""
-        self.busy_area += self.total_busy * (t - self.busy_t)
-        self.busy_t = t
-        lost = self.busy[i] + self.queued[i]
-        self.total_busy -= self.busy[i]
-        self.busy[i] = self.queued[i] = 0
-        self.epoch[i] += 1
-        self.dropped += lost
+        self._account_busy(t)
+        lost = self._drop_requests(i)
         self.window.add(self.now, dropped=lost)
         return lost
 
@@ -512,131 +479,27 @@ class ScalingEngine(Engine):
 
     # Running ----------------------------------------------------------------
 
-    def _fast(self, end: float, rate: float) -> bool:
-        """Serve arrivals and completions up to ``end``.
-
-        Return True when stopped early at a control happening (boot, check) that
-        is due at or before ``end``; it is left at the top of the heap.
-        """
-        heap = self.heap
-        expo = self.rng.expovariate
-        mu = 1000.0 / self.p["service_ms"]
-        busy, queued, epoch = self.busy, self.queued, self.epoch
-        workers, qcap = self.workers, self.qcap
-        live = self.live
-        nlive = len(live)
-        rr = self.rr
-        seq = self.seq
-        total_busy = self.total_busy
-        area = self.busy_area
-        last = self.busy_t
-        arrived = served = dropped = 0
-        ta = self.next_arrival
-        control = False
-        while True:
-            if heap and heap[0][0] <= ta:
-                t, _, kind, i, ep = heap[0]
-                if t > end:
-                    break
-                if kind != _DONE:
-                    control = True
-                    break
-                heappop(heap)
-                if ep != epoch[i]:
-                    continue
-                served += 1
-                if queued[i]:
-                    queued[i] -= 1
-                    heappush(heap, (t + expo(mu), seq, _DONE, i, ep))
-                    seq += 1
-                else:
-                    area += total_busy * (t - last)
-                    last = t
-                    busy[i] -= 1
-                    total_busy -= 1
-                continue
-            if ta > end:
-                break
-            arrived += 1
-            if nlive:
-                i = live[rr % nlive]
-                rr += 1
-                if busy[i] < workers[i]:
-                    area += total_busy * (ta - last)
-                    last = ta
-                    busy[i] += 1
-                    total_busy += 1
-                    heappush(heap, (ta + expo(mu), seq, _DONE, i, epoch[i]))
-                    seq += 1
-                elif queued[i] < qcap[i]:
-                    queued[i] += 1
-                else:
-                    dropped += 1
-            else:
-                dropped += 1
-            ta += expo(rate)
-        self.next_arrival = ta
-        self.seq = seq
-        self.rr = rr
-        self.total_busy = total_busy
-        self.busy_area = area
-        self.busy_t = last
-        self.arrived += arrived
-        self.all_arrivals += arrived
-        self.completed += served
-        self.all_served += served
-        self.dropped += dropped
-        self.all_dropped += dropped
-        self.processed += arrived + served
-        return control
-
     def run_until(self, end: float) -> list[Event]:
         events: list[Event] = []
         start = self.now
-        arrived0, served0, dropped0 = (
-            self.all_arrivals,
-            self.all_served,
-            self.all_dropped,
-        )
+        before = self._tally()
         busy0 = self.busy_area + self.total_busy * (start - self.busy_t)
         cap0 = self.cap_area
-        cuts = [start]
-        if start < self.spike_end < end:
-            cuts.append(self.spike_end)
-        cuts.append(end)
-        for a, b in zip(cuts, cuts[1:]):
-            rate = self._rate_at(a)
-            if rate != self.rate:
-                # Memoryless arrivals: rescale the remaining wait to the new rate.
-                self.next_arrival = a + (self.next_arrival - a) * self.rate / rate
-                self.rate = rate
-            while self._fast(b, rate):
-                t, _, kind, i, ep = heappop(self.heap)
-                self._control(kind, t, i, ep, events)
+        self._serve_until(end, events)
         self._integrate(end)
-        self.busy_area += self.total_busy * (end - self.busy_t)
-        self.busy_t = end
-        arrived = self.all_arrivals - arrived0
-        served = self.all_served - served0
-        dropped = self.all_dropped - dropped0
-        self.window.add(
+        self._account_busy(end)
+        self._report(
             start,
-            arrived=arrived,
-            served=served,
-            dropped=dropped,
+            before,
+            events,
             busy=self.busy_area - busy0,
             cap=self.cap_area - cap0,
         )
-        if served:
-            events.append({"type": "request.served", "count": served})
-        if dropped:
-            events.append({"type": "request.dropped", "count": dropped})
         return events
 
     def metrics(self) -> dict[str, Any]:
         now = self.now
         w = self.window
-        span = w.seconds(now)
         cap = self._capacity(self.live_workers)
         shown = [i for i, s in enumerate(self.state) if s]
         arrived = self.arrived
@@ -672,9 +535,7 @@ class ScalingEngine(Engine):
             "utilization_recent": w.total("busy", now) / recent_cap
             if recent_cap
             else 0.0,
-            "arrival_rps_recent": w.total("arrived", now) / span,
-            "served_rps_recent": w.total("served", now) / span,
-            "dropped_rps_recent": w.total("dropped", now) / span,
+            **self._recent_rates(),
             "server_names": [f"web-{i}" for i in shown],
             "server_utilization": [
                 self.busy[i] / self.workers[i] if self.state[i] == UP else 0.0
