@@ -229,7 +229,8 @@ class QueueEngine(Engine):
         Metric(
             "utilization",
             "Utilization",
-            help="Share of time the workers (async) or web threads (sync) were busy.",
+            help="Share of time the workers (async) or web threads (sync) were busy, "
+            "since the start of the run.",
         ),
         Metric(
             "p95_response_s",
@@ -287,6 +288,14 @@ class QueueEngine(Engine):
             summary=False,
         ),
         Metric("wait_s_recent", "Wait (last 3 s)", "s", summary=False),
+        Metric(
+            "utilization_recent",
+            "Utilization (last 3 s)",
+            help="Busy server-seconds of the pool doing the work in the current mode "
+            "(workers in async, web threads in sync) over its server-seconds on "
+            "hand, in the last 3 s.",
+            summary=False,
+        ),
         Metric("response_s_recent", "Response (last 3 s)", "s", summary=False),
     )
 
@@ -353,6 +362,12 @@ class QueueEngine(Engine):
         tto = backlog[0][0] + timeout if nb else INF
         last = self.last_t
         q_area = wait_sum = busy_w = busy_t = resp_sum = 0.0
+        # Busy server-seconds inside this slice: the work of jobs started in it,
+        # plus the work still to come at its start, less what is still to come at
+        # its end; and the server-seconds on hand in it.
+        ahead_w, ahead_t = self._ahead(self.now)
+        self._cap_to(self.now)
+        cap_w, cap_t = self.cap_w_area, self.cap_t_area
         in_service = len(heap)
         direct = completed = rejected = timed_out = late = served = 0
         duplicates = 0
@@ -520,6 +535,8 @@ class QueueEngine(Engine):
         # once its job is on the queue.
         instant = 0 if sync else accepted
         self.instant += instant
+        left_w, left_t = self._ahead(end)
+        self._cap_to(end)
         resp_sum += (timed_out + late) * timeout + instant * p["enqueue_ms"] / 1000.0
         self.resp_sum += resp_sum
         self.window.add(
@@ -531,6 +548,10 @@ class QueueEngine(Engine):
             wait=wait_sum,
             answers=served + timed_out + late + instant,
             response=resp_sum,
+            busy_w=busy_w + ahead_w - left_w,
+            busy_t=busy_t + ahead_t - left_t,
+            cap_w=self.cap_w_area - cap_w,
+            cap_t=self.cap_t_area - cap_t,
         )
         events: list[Event] = []
         for name, n in (
@@ -574,6 +595,20 @@ class QueueEngine(Engine):
         self.q_area += (len(self.jobq) + len(self.backlog)) * (self.now - self.last_t)
         self.last_t = self.now
         self._cap_to(self.now)
+
+    def _ahead(self, now: float) -> tuple[float, float]:
+        """Return the work still to come after ``now`` of the jobs in service.
+
+        The first figure is the workers', the second the web threads'.
+        """
+        ahead_w = ahead_t = 0.0
+        for t, j in self.heap:
+            if t > now and j:
+                if j > 0:
+                    ahead_w += t - now
+                else:
+                    ahead_t += t - now
+        return ahead_w, ahead_t
 
     def _draw_service(self) -> float:
         mean = 1.0 / self.p["service_rate"]
@@ -621,8 +656,7 @@ class QueueEngine(Engine):
         sync = self.p["mode"] == "sync"
         waiting = len(self.jobq) + len(self.backlog)
         q_area = self.q_area + waiting * (now - self.last_t)
-        ahead_w = sum(t - now for t, j in self.heap if j > 0 and t > now)
-        ahead_t = sum(t - now for t, j in self.heap if j < 0 and t > now)
+        ahead_w, ahead_t = self._ahead(now)
         dt = now - self.cap_last
         if sync:
             capacity = self.cap_t_area + self.size_t * dt
@@ -636,6 +670,8 @@ class QueueEngine(Engine):
         w, span = self.window, self.window.seconds(now)
         recent_started = w.total("started", now)
         recent_answers = w.total("answers", now)
+        pool = "t" if sync else "w"
+        recent_capacity = w.total("cap_" + pool, now)
         return {
             "completed": self.completed,
             "mean_wait_s": self.wait_sum / self.started if self.started else 0.0,
@@ -670,6 +706,9 @@ class QueueEngine(Engine):
             else 0.0,
             "response_s_recent": w.total("response", now) / recent_answers
             if recent_answers
+            else 0.0,
+            "utilization_recent": w.total("busy_" + pool, now) / recent_capacity
+            if recent_capacity > 0
             else 0.0,
         }
 

@@ -3,7 +3,9 @@
 import { PALETTE, barChart, group, lineChart } from "./common.js";
 
 // The big figures above the charts.
-export const figures = ["queue_length", "response_s_recent", "wait_s_recent", "utilization"];
+// Utilization over the last 3 s, of the pool the current mode uses: the figure
+// since the start would mix both modes and lag behind any change.
+export const figures = ["queue_length", "response_s_recent", "wait_s_recent", "utilization_recent"];
 
 export default function mount(root, ctx) {
   return group(
@@ -31,6 +33,12 @@ export default function mount(root, ctx) {
         { label: "Jobs done", value: (f) => f.metrics.done_per_s_recent },
         { label: "Rejected or timed out", value: (f) => f.metrics.failed_per_s_recent, color: PALETTE[1] },
       ],
+    }, ctx),
+    lineChart(root, {
+      title: "Utilization (last 3 s)",
+      yTitle: "share of the pool busy",
+      yRange: [0, 1.05],
+      series: [{ label: "Utilization", value: (f) => f.metrics.utilization_recent }],
     }, ctx),
     barChart(root, {
       title: "Workers and web threads",

@@ -149,6 +149,52 @@ def test_fixed_job_durations_on_one_worker_match_pollaczek_khinchine():
     assert summary.metrics["mean_wait_s"] < 0.6 * mmc_mean_wait(70, 100, 1)
 
 
+def test_recent_utilization_counts_busy_time_as_it_passes_not_at_job_start():
+    # Two workers, jobs of exactly 1 s, and three jobs at t = 0: both workers are
+    # busy for the first second, one of them for the next, then none.
+    engine = Queue(
+        {
+            "workers": 2,
+            "service_rate": 1,
+            "service_dist": "deterministic",
+            "arrival_rate": 0.1,
+        },
+        seed=0,
+    )
+    assert engine.next_arrival > 5  # no other request in the way
+    engine.apply("burst", {"requests": 3})
+    expected = {0.5: 1.0, 1.0: 1.0, 2.0: 3 / 4, 3.0: 3 / 6, 4.0: 1 / 6, 5.0: 0.0}
+    for t, share in expected.items():
+        engine.advance_to(t)
+        # Counting a job's whole second when it starts would give 2.0 at 0.5 s.
+        assert engine.metrics()["utilization_recent"] == pytest.approx(share), t
+    # The figure since the start keeps the idle seconds: 3 busy of 10.
+    assert engine.metrics()["utilization"] == pytest.approx(0.3)
+
+
+def test_recent_utilization_reads_the_new_pool_right_after_a_mode_switch():
+    # Async: 4 workers at load 0.75. Sync: 8 web threads at load 30 / 10 / 8.
+    engine = Queue(
+        {"arrival_rate": 30, "service_rate": 10, "workers": 4, "web_threads": 8},
+        seed=9,
+    )
+    engine.advance(60)
+    engine.set_param("mode", "sync")
+    engine.advance(3)
+    figures = engine.metrics()
+    # Since the start the web threads were idle for 60 s of 63: that figure
+    # reads near 0.02; the last 3 s are the threads' work alone.
+    assert figures["utilization"] < 0.03
+    assert figures["utilization_recent"] > 0.2
+    shares = []
+    for _ in range(100):
+        engine.advance(3)
+        shares.append(engine.metrics()["utilization_recent"])
+    # 100 windows of 3 s hold about 9,000 jobs: their mean busy share is within
+    # about 1 % of the offered load per thread.
+    assert sum(shares) / len(shares) == pytest.approx(30 / 10 / 8, abs=0.02)
+
+
 def test_sync_mode_times_out_under_overload_while_async_answers_at_once():
     load = {
         "arrival_rate": 100,
@@ -363,6 +409,7 @@ def test_no_job_is_lost_or_done_twice_unless_retried_and_capacities_hold(
         assert twice <= retried
         assert sum(engine.ledger.values()) == figures["completed"]
         assert figures["duplicates"] == sum(n - 1 for n in engine.ledger.values())
+        assert 0.0 <= figures["utilization_recent"] <= 1.0 + 1e-9
 
 
 @pytest.mark.parametrize(
