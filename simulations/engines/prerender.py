@@ -268,7 +268,8 @@ class PrerenderEngine(Engine):
         Metric(
             "outdated_share",
             "Saw outdated content",
-            help="Share of views showing a page older than its latest change.",
+            help="Share of views showing a page older than its latest change, "
+            "since the start of the run.",
         ),
         Metric(
             "mean_outdated_s",
@@ -289,6 +290,13 @@ class PrerenderEngine(Engine):
         Metric("regen_progress", "Regeneration progress", summary=False),
         Metric("latency_ms_recent", "Latency (last 3 s)", "ms", summary=False),
         Metric("staleness_s_recent", "Staleness (last 3 s)", "s", summary=False),
+        Metric(
+            "outdated_share_recent",
+            "Saw outdated content (last 3 s)",
+            help="Share of the views served in the last 3 s that showed a page "
+            "older than its latest change.",
+            summary=False,
+        ),
         Metric(
             "requests_per_s_recent", "Requests (last 3 s)", "requests/s", summary=False
         ),
@@ -488,6 +496,7 @@ class PrerenderEngine(Engine):
             backend=backend,
             latency=latency_sum + cdn_hits * cdn,
             stale=stale_sum,
+            outdated=outdated,
             busy=self.busy_time - self._ahead(end) - busy_before,
         )
         events = self.notes
@@ -633,6 +642,9 @@ class PrerenderEngine(Engine):
                 else 0.0
             ),
             "staleness_s_recent": w.total("stale", now) / recent_served
+            if recent_served
+            else 0.0,
+            "outdated_share_recent": w.total("outdated", now) / recent_served
             if recent_served
             else 0.0,
             "requests_per_s_recent": w.total("requests", now) / span,

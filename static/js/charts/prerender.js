@@ -3,7 +3,9 @@
 import { PALETTE, group, lineChart } from "./common.js";
 
 // The big figures above the charts.
-export const figures = ["utilization_recent", "latency_ms_recent", "staleness_s_recent", "outdated_share"];
+// Outdated views over the last 3 s: the share since the start shrinks as the run
+// grows older, hiding the effect of a publish.
+export const figures = ["utilization_recent", "latency_ms_recent", "staleness_s_recent", "outdated_share_recent"];
 
 export default function mount(root, ctx) {
   return group(
@@ -30,6 +32,12 @@ export default function mount(root, ctx) {
       title: "Age of the pages served (last 3 s)",
       yTitle: "seconds since rendered",
       series: [{ label: "Mean age", value: (f) => f.metrics.staleness_s_recent, color: PALETTE[2] }],
+    }, ctx),
+    lineChart(root, {
+      title: "Views of outdated pages (last 3 s)",
+      yTitle: "share of views",
+      yRange: [0, 1.05],
+      series: [{ label: "Outdated", value: (f) => f.metrics.outdated_share_recent, color: PALETTE[1] }],
     }, ctx),
   );
 }

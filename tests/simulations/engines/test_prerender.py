@@ -126,6 +126,25 @@ def test_a_published_change_is_seen_outdated_until_the_next_regeneration():
     assert engine.metrics()["outdated_share"] == 0.0
 
 
+def test_recent_outdated_share_shows_a_late_publish_at_full_size():
+    engine = Prerender(
+        {**SITE, "mode": "prerendered", "request_rate": 300, "edit_rate": 0}, seed=2
+    )
+    # Ten regenerations with no change (the one at 600 s is over by 630 s).
+    engine.advance(630)
+    engine.apply("publish")
+    engine.advance(3)
+    figures = engine.metrics()
+    # Every page is out of date until the run at 660 s; the share since the
+    # start is diluted by the 630 s before the publish, the last 3 s are not.
+    assert figures["outdated_share_recent"] == 1.0
+    assert figures["outdated_share"] < 0.01
+    engine.advance(30 + 15 + 3)  # the run at 660 s has re-rendered every page
+    figures = engine.metrics()
+    assert figures["outdated_share_recent"] == 0.0
+    assert figures["outdated_share"] > 0.03
+
+
 def test_a_purge_sends_views_to_the_backend_until_the_pages_are_stored_again():
     engine = Prerender(
         {**SITE, "mode": "prerendered", "request_rate": 500, "edit_rate": 0}, seed=3
@@ -278,6 +297,7 @@ def test_views_are_conserved_and_the_backend_never_exceeds_its_bounds(
         assert len(engine.queue) - len(queued) <= engine.p["regen_workers"]
         assert figures["mean_staleness_s"] >= 0
         assert 0.0 <= figures["outdated_share"] <= 1.0
+        assert 0.0 <= figures["outdated_share_recent"] <= 1.0
         assert 0.0 <= figures["backend_utilization"] <= 1.0 + 1e-9
 
 
