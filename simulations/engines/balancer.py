@@ -384,8 +384,10 @@ class BalancerEngine(Engine):
         Metric(
             "imbalance",
             "Imbalance",
-            help="Busiest server's load (time-average requests in it) over the "
-            "mean load of the servers in the pool; 1 is perfect balance.",
+            help="Busiest live server's load over the mean load of the live "
+            "servers; 1 is perfect balance. Live: running and in the pool (killed "
+            "and removed servers are left out), each server's load being the "
+            "requests it held averaged over the time it was up.",
         ),
         Metric("throughput_per_s", "Throughput", "req/s"),
         Metric(
@@ -417,7 +419,13 @@ class BalancerEngine(Engine):
         ),
         Metric("server_utilization", "Utilization per server", summary=False),
         Metric("server_up", "Server up (1) or dead (0)", summary=False),
-        Metric("imbalance_recent", "Imbalance (last 3 s)", summary=False),
+        Metric(
+            "imbalance_recent",
+            "Imbalance (last 3 s)",
+            help="As imbalance, over the last 3 s: live servers only, each over "
+            "the time it was up.",
+            summary=False,
+        ),
         Metric("latency_s_recent", "Mean latency (last 3 s)", "s", summary=False),
         Metric(
             "completed_per_s_recent", "Completed (last 3 s)", "req/s", summary=False
@@ -469,6 +477,11 @@ class BalancerEngine(Engine):
         self.busy0: list[float] = []
         self.area0: list[float] = []
         self.born: list[float] = []
+        # Seconds each server was up (running), up to its last kill, and when it
+        # last came up: loads are averaged over the time a server was up.
+        self.uptime: list[float] = []
+        self.up_since: list[float] = []
+        self.up0: list[float] = []
         self.view: list[int] = []  # servers the balancer believes are up
         self.pool_views: list[list[int]] = [[], []]
         self.wrr: list[int] = []
@@ -495,7 +508,8 @@ class BalancerEngine(Engine):
         self.dropped_killed_total = self.dropped_none_total = 0
         self.dns_lookups_total = 0
         self.window = Window(span=RECENT_S)
-        self.area_marks: deque[tuple[float, list[float]]] = deque()
+        # (time, areas, uptimes) of every server, a slice apart over the last 3 s.
+        self.area_marks: deque[tuple[float, list[float], list[float]]] = deque()
         self.reset_stats()
 
     def _new_server(self, pool: str, speed: float) -> int:
@@ -518,6 +532,9 @@ class BalancerEngine(Engine):
         self.busy0.append(0.0)
         self.area0.append(0.0)
         self.born.append(self.now)
+        self.uptime.append(0.0)
+        self.up_since.append(self.now)
+        self.up0.append(0.0)
         return s
 
     def _in_pool(self) -> list[int]:
@@ -804,6 +821,12 @@ class BalancerEngine(Engine):
     def _area_at(self, s: int, t: float) -> float:
         return self.area[s] + self.count[s] * (t - self.last[s])
 
+    def _up_at(self, s: int, t: float) -> float:
+        """Return server ``s``'s seconds up (running) up to ``t`` (lifetime)."""
+        if self.alive[s]:
+            return self.uptime[s] + t - self.up_since[s]
+        return self.uptime[s]
+
     def _leave(self, s: int, t: float) -> Event:
         """Server ``s`` (removed, now empty) leaves the world."""
         self.gone[s] = True
@@ -812,7 +835,14 @@ class BalancerEngine(Engine):
 
     def _mark_area(self, t: float) -> None:
         marks = self.area_marks
-        marks.append((t, [self._area_at(s, t) for s in range(len(self.alive))]))
+        servers = range(len(self.alive))
+        marks.append(
+            (
+                t,
+                [self._area_at(s, t) for s in servers],
+                [self._up_at(s, t) for s in servers],
+            )
+        )
         while len(marks) > 1 and marks[1][0] <= t - RECENT_S:
             marks.popleft()
 
@@ -834,6 +864,7 @@ class BalancerEngine(Engine):
         for s in range(len(self.alive)):
             self.busy0[s] = self._busy_at(s, now)
             self.area0[s] = self._area_at(s, now)
+            self.up0[s] = self._up_at(s, now)
 
     def _p99(self) -> float:
         total = sum(self.hist)
@@ -858,22 +889,37 @@ class BalancerEngine(Engine):
         none = self.dropped_none_total - self.dropped_none0
         dropped = full + dead + killed + none
         present = self._present()
-        loads = []
         utilization = []
         for s in present:
             span = max(now - max(self.since, self.born[s]), 1e-9)
-            loads.append((self._area_at(s, now) - self.area0[s]) / span)
             utilization.append((self._busy_at(s, now) - self.busy0[s]) / span)
         total_area = sum(
             self._area_at(s, now) - self.area0[s] for s in range(len(self.alive))
         )
-        t0, marked = self.area_marks[0] if self.area_marks else (now, [])
+        t0, marked, marked_up = self.area_marks[0] if self.area_marks else (now, [], [])
         recent_span = max(now - t0, 1e-9)
         recent = [
             (self._area_at(s, now) - (marked[s] if s < len(marked) else 0.0))
             / recent_span
             for s in present
         ]
+        # Imbalance among the live servers only: a killed or removed one holds
+        # nothing and would pull the mean down. Each load is averaged over the
+        # time its server was up, so one revived after a kill is not either.
+        live_loads = []
+        live_recent = []
+        for s in present:
+            if not self.alive[s] or self.removed[s]:
+                continue
+            up = self._up_at(s, now)
+            if up > self.up0[s]:
+                live_loads.append(
+                    (self._area_at(s, now) - self.area0[s]) / (up - self.up0[s])
+                )
+            up_then = marked_up[s] if s < len(marked_up) else 0.0
+            if up > up_then:
+                area_then = marked[s] if s < len(marked) else 0.0
+                live_recent.append((self._area_at(s, now) - area_then) / (up - up_then))
         w = self.window
         recent_done = w.total("completed", now)
         span = w.seconds(now)
@@ -885,7 +931,7 @@ class BalancerEngine(Engine):
             "mean_latency_s": self.latency_sum / completed if completed else 0.0,
             "p99_latency_s": self._p99(),
             "max_utilization": max(utilization, default=0.0),
-            "imbalance": _imbalance(loads),
+            "imbalance": _imbalance(live_loads),
             "throughput_per_s": completed / elapsed,
             "mean_in_system": total_area / elapsed,
             "dropped_full": full,
@@ -900,7 +946,7 @@ class BalancerEngine(Engine):
             "server_load_recent": recent,
             "server_utilization": utilization,
             "server_up": [1 if self.alive[s] else 0 for s in present],
-            "imbalance_recent": _imbalance(recent),
+            "imbalance_recent": _imbalance(live_recent),
             "latency_s_recent": w.total("latency", now) / recent_done
             if recent_done
             else 0.0,
@@ -945,6 +991,7 @@ class BalancerEngine(Engine):
         self.count[s] = 0
         self.queues[s].clear()
         self.dropped_killed_total += lost
+        self.uptime[s] = self._up_at(s, now)
         self.alive[s] = False
         self.accepting[s] = False
         events: list[Event] = [
@@ -960,6 +1007,7 @@ class BalancerEngine(Engine):
         self.alive[s] = True
         self.accepting[s] = True
         self.last[s] = self.now
+        self.up_since[s] = self.now
         return [{"type": "balancer.revive", "t": self.now, "server": server}]
 
     def on_add_server(self, pool: str, speed: float) -> list[Event]:

@@ -30,7 +30,7 @@ export default function mount(root, ctx) {
       ],
     }, ctx),
     lineChart(root, {
-      title: "Imbalance: busiest server over the mean (last 3 s)",
+      title: "Imbalance among live servers: busiest over the mean (last 3 s)",
       yTitle: "ratio (1 = even)",
       series: [{ label: "Imbalance", value: (f) => f.metrics.imbalance_recent }],
     }, ctx),

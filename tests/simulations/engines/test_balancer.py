@@ -304,6 +304,39 @@ def test_killing_a_server_loses_its_requests_and_removing_one_drains_it():
     assert engine.metrics()["server_names"] == ["s1", "s3"]
 
 
+def test_imbalance_leaves_out_dead_servers_and_counts_a_revived_one_while_up():
+    # Round robin over 4 equal servers at load 0.1 (0.13 on three): the live
+    # ones stay even, and 12,000 requests a server every 3 s keep the noise of
+    # their loads to a few percent.
+    engine = Balancer(
+        {
+            "servers": 4,
+            "strategy": "round_robin",
+            "arrival_rate": 4000.0,
+            "service_rate": 10000.0,
+            "api_share": 0.0,
+            "queue_limit": 10_000,
+        },
+        seed=4,
+    )
+    engine.advance(20)
+    engine.apply("kill", {"server": 2})
+    engine.advance(20)
+    figures = engine.metrics()
+    # Counted at zero load the dead server would make it 4/3 or more over the
+    # last 3 s (three loads and a zero) and about 1.2 since the start.
+    assert figures["imbalance_recent"] == pytest.approx(1.0, abs=0.05)
+    assert figures["imbalance"] == pytest.approx(1.0, abs=0.03)
+    engine.apply("revive", {"server": 2})
+    engine.advance(20)
+    figures = engine.metrics()
+    assert figures["imbalance_recent"] == pytest.approx(1.0, abs=0.05)
+    # The others did carry a third more for 20 s of 60, a true imbalance of
+    # about 1.035; the revived server's 20 s down averaged in as zero load
+    # would make it about 1.12.
+    assert 1.0 < figures["imbalance"] < 1.07
+
+
 def test_littles_law_holds_for_the_whole_pool():
     # Requests in system (time average) = throughput x mean time in system. Both
     # sides are measured independently (area under the per-server counts versus
@@ -412,6 +445,12 @@ def test_requests_are_conserved_and_queues_never_exceed_their_limit(
         ]
         assert all(engine.alive[s] for s, n in enumerate(engine.count) if n)
         assert all(0.0 <= u <= 1.0 + 1e-9 for u in figures["server_utilization"])
+        # Busiest over mean among the live servers: at most their number.
+        live = sum(
+            1 for s in engine._present() if engine.alive[s] and not engine.removed[s]
+        )
+        assert figures["imbalance"] <= max(live, 1) + 1e-9
+        assert figures["imbalance_recent"] <= max(live, 1) + 1e-9
 
 
 @pytest.mark.parametrize(
