@@ -206,7 +206,12 @@ class SessionsEngine(Engine):
             "lost_carts",
             "Lost carts",
             "carts",
-            help="Carts with items destroyed with a server's memory (kill or restart).",
+            help="Carts destroyed with a server's memory (kill or restart) that "
+            "were their user's live cart: the session the user's cookie names, in "
+            "the store the current mode reads (a server's memory for local and "
+            "sticky), used within the session lifetime, holding at least one "
+            "item. A cart already split off, left behind by a change of store or "
+            "by a user who is gone, or past its lifetime is not counted.",
         ),
         Metric(
             "split_carts",
@@ -240,7 +245,7 @@ class SessionsEngine(Engine):
             "sessions",
             help="Sessions destroyed with a server's memory.",
         ),
-        Metric("items_lost", "Items lost", "items"),
+        Metric("items_lost", "Items lost", "items", help="Items in lost carts."),
         Metric(
             "items_stranded", "Items stranded", "items", help="Items in split carts."
         ),
@@ -312,6 +317,7 @@ class SessionsEngine(Engine):
                 "lost_sessions",
                 "items_added",
                 "items_lost",
+                "items_destroyed",
                 "items_stranded",
                 "items_bought",
                 "items_expired",
@@ -653,12 +659,23 @@ class SessionsEngine(Engine):
     def _wipe(self, s: int) -> dict[str, int]:
         """Destroy server ``s``'s memory; return what was lost."""
         memory = self.mem[s]
-        carts = sum(1 for session in memory.values() if session[1])
-        items = sum(session[1] for session in memory.values())
+        # A cart is lost only if it is the one its user would see next: named by
+        # the cookie, in the store the current mode reads, not expired. Others
+        # were already split off (and counted so) or abandoned.
+        readable = STORES.index(self.p["store"]) < CENTRAL_CACHE
+        fresh = self.now - self.p["session_ttl_s"]
+        active, cookie = self.users_active, self.sid
+        carts = items = destroyed = 0
+        for sid, (u, n, used) in memory.items():
+            destroyed += n
+            if n and readable and u < active and cookie[u] == sid and used > fresh:
+                carts += 1
+                items += n
         lost = {"sessions_lost": len(memory), "carts_lost": carts, "items_lost": items}
         self.totals["lost_sessions"] += len(memory)
         self.totals["lost_carts"] += carts
         self.totals["items_lost"] += items
+        self.totals["items_destroyed"] += destroyed
         memory.clear()
         return lost
 

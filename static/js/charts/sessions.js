@@ -25,7 +25,9 @@ export default function mount(root, ctx) {
       title: "Carts lost and split (running total)",
       yTitle: "carts",
       series: [
-        { label: "Lost with a server", value: (f) => f.metrics.lost_carts, color: PALETTE[1] },
+        // Only a user's live cart counts as lost: not one already split off or
+        // left behind by a change of store, nor an expired one.
+        { label: "Live carts lost with a server", value: (f) => f.metrics.lost_carts, color: PALETTE[1] },
         { label: "Split across servers", value: (f) => f.metrics.split_carts, color: PALETTE[4] },
       ],
     }, ctx),

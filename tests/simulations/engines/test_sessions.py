@@ -127,6 +127,68 @@ def test_sticky_sessions_lose_exactly_the_dead_servers_sessions():
     assert figures["move_ratio"] < 0.02
 
 
+def test_a_kill_after_a_switch_to_a_central_store_loses_no_cart():
+    engine = Sessions({"servers": 4, "users": 1000, "store": "sticky"}, seed=3)
+    engine.advance(120)
+    engine.set_param("store", "central_cache")
+    # The carts in server memory are out of reach now: the new store never
+    # reads them, so a kill destroys nothing a user would have seen.
+    held = [session[1] for session in engine.mem[1].values()]
+    assert sum(1 for items in held if items) > 20
+    (event,) = engine.apply("kill", {"server": 2})
+    assert event["sessions_lost"] == len(held)
+    assert event["carts_lost"] == event["items_lost"] == 0
+    # Within 60 s every user came back, was sent to log in again (their old
+    # cart split off, counted once) and now shops from the central store.
+    engine.advance(60)
+    split = engine.metrics()["split_carts"]
+    assert split > 0
+    (event,) = engine.apply("restart", {"server": 3})
+    assert event["sessions_lost"] > 0
+    assert event["carts_lost"] == 0
+    figures = engine.metrics()
+    assert figures["lost_carts"] == figures["items_lost"] == 0
+    assert figures["split_carts"] == split
+
+
+def test_a_split_cart_is_not_lost_again_when_its_server_dies():
+    # Round robin over local memory: carts are split off all the time, and the
+    # server that holds one may die later.
+    engine = Sessions({"servers": 2, "users": 300, "store": "local"}, seed=6)
+    engine.advance(60)
+    memory = engine.mem[0]
+    live = [n for sid, (u, n, _) in memory.items() if n and engine.sid[u] == sid]
+    stranded = [n for sid, (u, n, _) in memory.items() if n and engine.sid[u] != sid]
+    assert live and stranded
+    (event,) = engine.apply("kill", {"server": 1})
+    assert event["carts_lost"] == len(live)
+    assert event["items_lost"] == sum(live)
+
+
+def test_an_expired_cart_waiting_for_the_sweep_is_not_lost():
+    # Sessions last 10 s and are swept every 5 s: at 14.9 s the ones last used
+    # before 4.9 s have expired but are still in memory until the sweep at 15 s.
+    engine = Sessions(
+        {
+            "servers": 2,
+            "users": 300,
+            "store": "sticky",
+            "session_ttl_s": 10,
+            "think_time_s": 60,
+            "offline_s": 1,
+        },
+        seed=2,
+    )
+    engine.advance(14.9)
+    memory = engine.mem[0]
+    expired = [n for u, n, used in memory.values() if n and used <= 4.9]
+    fresh = [n for u, n, used in memory.values() if n and used > 4.9]
+    assert expired and fresh
+    (event,) = engine.apply("kill", {"server": 1})
+    assert event["carts_lost"] == len(fresh)
+    assert event["items_lost"] == sum(fresh)
+
+
 def test_restarting_a_running_server_also_wipes_its_memory():
     engine = Sessions({"servers": 3, "users": 200, "store": "sticky"}, seed=4)
     engine.advance(60)
@@ -262,8 +324,11 @@ def test_sessions_and_items_are_conserved_and_memory_never_overflows(
             + t["items_bought"]
             + t["items_expired"]
             + t["items_evicted"]
-            + t["items_lost"]
+            + t["items_destroyed"]
         )
+        # Lost items are the destroyed ones that sat in their user's live cart.
+        assert t["items_lost"] <= t["items_destroyed"]
+        assert t["lost_carts"] <= t["lost_sessions"]
         assert all(len(m) <= engine.p["memory_sessions"] for m in engine.mem)
         assert all(not m for m, up in zip(engine.mem, engine.alive) if not up)
         assert t["forced"] <= t["requests"]
