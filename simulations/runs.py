@@ -244,6 +244,7 @@ class RunDriver:
         self.checkpoint_s = float(cfg["CHECKPOINT_S"])
         self.idle_s = float(cfg["RUN_IDLE_S"])
         self.max_life_s = float(cfg["RUN_MAX_LIFE_S"])
+        self._held: list[tuple[int, int, str]] | None = None
 
     # lifecycle
 
@@ -311,8 +312,17 @@ class RunDriver:
             caught_up = self.seq >= self.published
             controls = self.transport.pop_controls(self.run_id) if caught_up else []
             if controls:
-                ended = self._apply_controls(controls)
-                self._checkpoint()
+                # Statuses are held until the checkpoint is written, so a viewer
+                # told "paused" (or shown a new parameter) never reloads the page
+                # to find the database still saying otherwise.
+                self._held = []
+                try:
+                    ended = self._apply_controls(controls)
+                    self._checkpoint()
+                finally:
+                    held, self._held = self._held, None
+                    for seq, sub, text in held:
+                        self.transport.publish(self.run_id, seq, sub, text)
                 last_checkpoint = clock.monotonic()
                 if ended:
                     return "stopped"
@@ -373,7 +383,11 @@ class RunDriver:
             "t": round(self.engine.now, 6),
             **extra,
         }
-        self.transport.publish(self.run_id, self.seq, self.sub, json.dumps(message))
+        text = json.dumps(message)
+        if self._held is not None:
+            self._held.append((self.seq, self.sub, text))
+        else:
+            self.transport.publish(self.run_id, self.seq, self.sub, text)
 
     def _apply_controls(self, controls: list[dict[str, Any]]) -> bool:
         """Apply controls in order; return True when the run was stopped."""
