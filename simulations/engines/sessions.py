@@ -410,12 +410,13 @@ class SessionsEngine(Engine):
         items_mean = p["items_per_visit"]
         items_log = log(1.0 - 1.0 / items_mean) if items_mean > 1.0 else 0.0
         capacity = p["memory_sessions"]
+        ttl = p["session_ttl_s"]
         seq = self.seq
         rr = self.rr
         next_sid = self.next_sid
         requests = logins = checkouts = forced = split = stranded = failed = 0
         follow_ups = moved = session_requests = reads = writes = 0
-        added = bought = evicted = evicted_items = sweeps = 0
+        added = bought = evicted = evicted_items = sweeps = late = late_items = 0
         latency = 0.0
         events: list[Event] = []
         session: Session | None
@@ -501,6 +502,13 @@ class SessionsEngine(Engine):
                     session = memory.get(sid)
                     if session is not None:
                         memory.move_to_end(sid)
+                if session is not None and t - session[2] > ttl:
+                    # Past its lifetime: the store refuses it on read, as Django's
+                    # session backends do, whether or not the sweep has run yet.
+                    del (central if shared else mem[s])[sid]
+                    late += 1
+                    late_items += session[1]
+                    session = None
                 if session is not None:
                     session[2] = t
                     if shared:
@@ -559,6 +567,8 @@ class SessionsEngine(Engine):
             ("items_bought", bought),
             ("evicted", evicted),
             ("items_evicted", evicted_items),
+            ("expired", late),
+            ("items_expired", late_items),
         ):
             totals[name] += amount
         self.latency_total += latency
@@ -570,6 +580,7 @@ class SessionsEngine(Engine):
             ("forced_logout", forced),
             ("split_cart", split),
             ("evict", evicted),
+            ("expire", late),
             ("no_server", failed),
         ):
             if amount:
