@@ -50,7 +50,10 @@ async def test_live_frames_follow_the_replay_without_a_gap_or_a_repeat():
     await hub.join("r", viewer, after=0)
     # A worker thread publishes; the hub gets it on the event loop.
     await asyncio.to_thread(publish_frames, transport, "r", 11, 15)
-    await asyncio.sleep(0.05)
+    for _ in range(100):  # up to 5 s on a busy machine
+        if len(viewer.got) >= 15:
+            break
+        await asyncio.sleep(0.05)
     assert [seq for kind, seq, _ in viewer.got] == list(range(1, 16))
     await hub.leave("r", viewer)
     await asyncio.to_thread(publish_frames, transport, "r", 16, 17)
