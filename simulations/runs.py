@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from .engines import get_engine
@@ -211,6 +211,10 @@ def unseal(data: bytes) -> dict[str, Any]:
 # The driver -------------------------------------------------------------------
 
 
+class RunFailed(Exception):
+    """The run cannot go on; the message says why, for its viewers."""
+
+
 @dataclass
 class Clock:
     """Wall time and sleeping, replaceable in tests."""
@@ -257,8 +261,37 @@ class RunDriver:
                 return "not live"
             _release_db()
             return self._loop()
+        except RunFailed as exc:
+            log.error("run %s: %s", self.run_id, exc)
+            self._fail(str(exc))
+            return "failed"
+        except (DatabaseError, *TRANSIENT_ERRORS):
+            raise  # the database or Redis is away: the run resumes when it is back
+        except Exception:
+            # A fault in an engine would recur on every worker that resumed the
+            # run from the same checkpoint; end it once, visibly, instead.
+            log.exception("run %s: the simulation failed", self.run_id)
+            self._fail("the simulation stopped on an internal error; start a new run")
+            return "failed"
         finally:
             self.transport.release(self.run_id, self.token)
+
+    def _fail(self, reason: str) -> None:
+        Run.objects.filter(id=self.run_id, status__in=LIVE).update(
+            status=Run.Status.FAILED, ended_at=timezone.now(), stop_reason=reason
+        )
+        _release_db()
+        seq, sub = self.transport.last_id(self.run_id)
+        message: dict[str, Any] = {
+            "type": "status",
+            "seq": seq,
+            "sub": sub + 1,
+            "status": "failed",
+            "reason": reason,
+        }
+        if hasattr(self, "engine"):
+            message["t"] = round(self.engine.now, 6)
+        self.transport.publish(self.run_id, seq, sub + 1, json.dumps(message))
 
     def _load(self) -> bool:
         run = Run.objects.filter(id=self.run_id).first()
@@ -267,8 +300,15 @@ class RunDriver:
         self.run = run
         self.engine_cls = get_engine(run.kind)
         if run.checkpoint:
-            state = unseal(run.checkpoint)
-            self.engine: Engine = Engine.restore(state["engine"])
+            try:
+                state = unseal(run.checkpoint)
+                self.engine: Engine = Engine.restore(state["engine"])
+            except Exception as exc:
+                raise RunFailed(
+                    "its saved state cannot be restored (it was written by another "
+                    "version of the engine or under another SECRET_KEY); "
+                    "start a new run"
+                ) from exc
             self.seq = state["seq"]
             self.speed = state["speed"]
             self.paused = state["paused"]

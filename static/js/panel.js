@@ -360,6 +360,7 @@ export class Panel {
     Object.assign(this.values, msg.run.params);
     this.syncInputs();
     this.status = msg.run.status;
+    this.reason = msg.run.stop_reason || null;
     this.render();
   }
 
@@ -379,6 +380,7 @@ export class Panel {
     }
     for (const e of msg.events || []) this.logEvent(e);
     this.status = msg.status;
+    this.reason = msg.reason || null;
     if (msg.reason) this.logEvent({ type: `run.${msg.status}`, t: msg.t, reason: msg.reason });
     this.render();
   }
@@ -429,7 +431,8 @@ export class Panel {
     this.runButton.textContent = this.status === "running" ? "Pause" : this.status === "paused" ? "Resume" : "Run";
     this.runButton.setAttribute("aria-pressed", this.status === "running" ? "true" : "false");
     const words = { running: "Running", paused: "Paused", stopped: "Stopped", failed: "Failed", idle: "Not started" };
-    this.statusText.textContent = `${words[this.status] || this.status}${this.canControl ? "" : " (watching: only the run's owner controls it)"}.`;
+    const why = !live && this.reason ? `: ${this.reason}` : "";
+    this.statusText.textContent = `${words[this.status] || this.status}${why}${this.canControl ? "" : " (watching: only the run's owner controls it)"}.`;
     this.resetButton.disabled = !live || !this.canControl;
     this.stopButton.disabled = !live || !this.canControl;
     this.root.dataset.status = this.status;

@@ -55,6 +55,7 @@ def test_run_streams_to_the_chart_and_a_crash_drops_the_hit_ratio_to_zero(
     assert "cache.crash" in page.text_content(".sim-log")
     page.click("#sim button:text('Stop')")
     page.wait_for_selector(".sim[data-status=stopped]", timeout=10_000)
+    assert page.text_content(".sim-status") == "Stopped: stopped by its owner."
     assert page.errors == []
 
 

@@ -239,3 +239,43 @@ def test_a_run_stops_at_its_maximum_life(transport, settings):
     run.refresh_from_db()
     assert run.status == Run.Status.STOPPED
     assert run.stop_reason == "reached the maximum run life of 60 s"
+
+
+def test_a_run_whose_saved_state_cannot_be_restored_fails_once_and_says_why(
+    transport, monkeypatch
+):
+    run = make_run()
+    sealed = runs.seal({"engine": b"not an engine", "seq": 7})
+    Run.objects.filter(id=run.id).update(checkpoint=sealed, checkpoint_seq=7)
+    assert drive(run, transport, []) == "failed"
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED
+    assert "saved state cannot be restored" in run.stop_reason
+    (status,) = statuses(transport, run.id)
+    assert status["status"] == "failed"
+    assert status["reason"] == run.stop_reason
+    # Not handed to another worker to fail again.
+    monkeypatch.setattr(runs, "dispatch", lambda run_id: None)
+    assert runs.supervise_once(transport) == []
+
+
+def test_a_fault_inside_an_engine_ends_the_run_as_failed_for_its_viewers(
+    transport, monkeypatch
+):
+    run = make_run()
+    cache = runs.get_engine("cache")
+    healthy = cache.advance
+
+    def advance(self, dt):
+        if self.now >= 1.0:
+            raise ZeroDivisionError("a fault in the engine")
+        return healthy(self, dt)
+
+    monkeypatch.setattr(cache, "advance", advance)
+    assert drive(run, transport, []) == "failed"
+    got = frames(transport, run.id)
+    assert 9 <= len(got) <= 11  # frames up to the fault went out
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED
+    assert run.stop_reason.startswith("the simulation stopped on an internal error")
+    assert statuses(transport, run.id)[-1]["status"] == "failed"
