@@ -372,6 +372,14 @@ def validate_action(
         )
     if after:
         out["after"] = float(after)
+        for name in out.get("set", {}):
+            if not engine.param(name).live:
+                raise _fail(
+                    source,
+                    f"{where}.set.{name}",
+                    f"{name} cannot change in a running world, so it cannot wait "
+                    "for 'after'; without 'after' the step starts a new run with it",
+                )
     return out
 
 

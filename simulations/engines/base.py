@@ -57,6 +57,7 @@ class Param:
     help: str = ""
     label: str = ""
     step: float | None = None
+    live: bool = True  # False: it shapes the whole world, so only a new run takes it
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
@@ -137,6 +138,7 @@ class Param:
             "label": self.label or self.name.replace("_", " ").capitalize(),
             "step": self.step,
             "allowed": self.allowed(),
+            "live": self.live,
         }
 
 
@@ -403,8 +405,13 @@ class Engine:
 
     def set_param(self, name: str, value: Any) -> list[Event]:
         """Change one parameter of the running world."""
+        param = self.param(name)
         values = dict(self.p)
-        values[name] = self.param(name).coerce(value)
+        values[name] = param.coerce(value)
+        if not param.live:
+            raise ParamError(
+                name, f"{name} cannot change in a running world; start a new run"
+            )
         self.check_params(values)
         old = self.p
         self.p = values

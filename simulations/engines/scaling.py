@@ -68,8 +68,10 @@ class ScalingEngine(FleetEngine):
             "choice",
             "vertical",
             choices=("vertical", "horizontal"),
-            help="Vertical: one bigger server. Horizontal: more servers of one size.",
+            help="Vertical: one bigger server. Horizontal: more servers of one size. "
+            "Takes effect in a new run.",
             label="Strategy",
+            live=False,
         ),
         Param(
             "arrival_rate",
@@ -618,13 +620,6 @@ class ScalingEngine(FleetEngine):
         ]
 
     def on_param_changed(self, name: str, old: Any) -> list[Event] | None:
-        if name == "strategy":
-            # Each strategy is a different world: keep the running one as it is.
-            self.p[name] = old
-            self.rebuild()
-            raise ParamError(
-                name, "strategy cannot change in a running world; start a new run"
-            )
         if name == "queue_per_worker":
             for i, s in enumerate(self.state):
                 if s:

@@ -250,6 +250,7 @@ export class Panel {
   attach(runId) {
     if (this.client) this.client.close();
     this.runId = runId;
+    this.latest = null;
     this.root.dataset.runId = runId;
     this.chartView && this.chartView.reset();
     this.client = new RunClient(runId);
@@ -302,6 +303,16 @@ export class Panel {
   // "after" (simulated seconds from the moment the step is played).
   async play(actions) {
     let timed = [...actions].sort((a, b) => (a.after || 0) - (b.after || 0));
+    const fixed = new Set(this.engine.params.filter((p) => p.live === false).map((p) => p.name));
+    const reshapes = timed.some((a) => a.set && !a.after && Object.keys(a.set).some((name) => fixed.has(name)));
+    if (reshapes && this.isLive() && this.canControl) {
+      // A setting that shapes the whole world: end this run, start a new one with it.
+      const ended = new Promise((resolve) => this.client.addEventListener("status", (e) => {
+        if (e.detail.status === "stopped" || e.detail.status === "failed") resolve();
+      }));
+      await this.stop();
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    }
     if (!this.isLive()) {
       // Settings due at once go into the new run's parameters, not sent again.
       for (const a of timed) if (a.set && !a.after) Object.assign(this.values, a.set);

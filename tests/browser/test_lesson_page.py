@@ -110,3 +110,32 @@ def test_the_lesson_fits_a_phone_and_a_projector_without_sideways_scrolling(
     assert overflow <= 0
     page.click("#sim button:text('Stop')")
     page.wait_for_selector(".sim[data-status=stopped]", timeout=10_000)
+
+
+def test_a_step_that_changes_the_strategy_starts_a_new_run_with_it(page, app_url):
+    page.goto(f"{app_url}/lessons/scaling-up-and-out/")
+    page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
+    page.click("#sim .btn-primary")
+    page.wait_for_function(
+        "() => Number(document.querySelector('.sim').dataset.seq) >= 10",
+        timeout=20_000,
+    )
+    first = page.get_attribute(".sim", "data-run-id")
+    page.click("button:text('Start again, scaling out')")
+    page.wait_for_function(
+        "(first) => { const d = document.querySelector('.sim').dataset;"
+        " return d.runId && d.runId !== first && d.status === 'running'"
+        " && Number(d.seq) >= 5; }",
+        arg=first,
+        timeout=20_000,
+    )
+    assert page.input_value("#sim [data-param=strategy] select") == "horizontal"
+    assert page.get_attribute(".sim", "data-last-error") is None
+    # The first run was ended by its owner, not left running beside the new one.
+    status = page.evaluate(
+        "(id) => fetch(`/api/runs/${id}/`).then((r) => r.json())", first
+    )
+    assert status["status"] == "stopped"
+    page.click("#sim button:text('Stop')")
+    page.wait_for_selector(".sim[data-status=stopped]", timeout=10_000)
+    assert page.errors == []

@@ -63,6 +63,26 @@ def test_a_lesson_file_is_checked_against_its_engine():
         parse_lesson("no front matter", "x.md")
 
 
+def test_a_setting_only_a_new_run_takes_cannot_wait_for_after():
+    ok = (
+        GOOD.replace('engine = "cache"', 'engine = "scaling"')
+        .replace("capacity = 10", 'strategy = "vertical"')
+        .replace(
+            'command = "resize"\nargs = { capacity = "20" }',
+            'set = { strategy = "horizontal" }',
+        )
+    )
+    assert parse_lesson(ok)["steps"][0]["actions"] == [
+        {"set": {"strategy": "horizontal"}}
+    ]
+    with pytest.raises(
+        LessonFileError,
+        match=r"steps\[0\]\.actions\[0\]\.set\.strategy: strategy cannot change "
+        "in a running world",
+    ):
+        parse_lesson(ok.replace("set = {", "after = 5\nset = {"), "x.md")
+
+
 def test_markdown_is_sanitised_but_keeps_accessible_diagrams():
     html = render_markdown(
         '<script>alert(1)</script><svg viewBox="0 0 10 10" role="img" aria-label="d"><rect x="1"/></svg>'

@@ -340,4 +340,5 @@ def test_commands_that_do_not_fit_the_strategy_or_state_say_why():
     with pytest.raises(ParamError) as info:
         horizontal.set_param("strategy", "vertical")
     assert info.value.field == "strategy"
+    assert "start a new run" in info.value.message
     assert horizontal.p["strategy"] == "horizontal"
