@@ -131,7 +131,7 @@ else:
     }
 
 # Celery: embedded mode uses the in-memory transport and an in-process worker.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.05} if EMBEDDED else {}
 CELERY_TASK_TIME_LIMIT = None  # set per task
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -72,6 +72,27 @@ def test_debug_off_needs_a_secret_key():
     assert "SECRET_KEY must be set when DEBUG is off" in done.stderr
 
 
+def test_serving_an_unmigrated_database_stops_with_the_command_to_run(tmp_path):
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SCALELAB_", "REDIS_URL", "DATABASE_URL"))
+    }
+    environ["DATABASE_URL"] = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "serve", "--port", "1"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "migration(s) not applied" in done.stderr
+    assert "python manage.py migrate" in done.stderr
+    assert "serving at" not in done.stdout
+
+
 def test_the_helpers_read_good_values(monkeypatch):
     monkeypatch.setenv("X_BOOL", "on")
     monkeypatch.setenv("X_INT", " 42")

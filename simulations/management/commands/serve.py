@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 
 class Command(BaseCommand):
@@ -20,6 +22,14 @@ class Command(BaseCommand):
 
         from scalelab.asgi import application
 
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if pending:
+            raise CommandError(
+                f"the database has {len(pending)} migration(s) not applied: run "
+                "`python manage.py migrate` first (`make run` does it for you)"
+            )
+        connection.close()
         worker = None
         if settings.EMBEDDED:
             from simulations.embedded import EmbeddedWorker
