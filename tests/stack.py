@@ -23,13 +23,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
+def manage(
+    env: dict[str, str], *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
-        check=True,
+        check=check,
         capture_output=True,
+        text=True,
         timeout=180,
     )
 

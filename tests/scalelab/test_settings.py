@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from scalelab import env
-from tests.stack import ROOT
+from tests import stack
+
+
+def manage(*args, **changes):
+    """Run manage.py in a clean environment with ``changes`` (None unsets)."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SCALELAB_", "REDIS_URL", "DATABASE_URL"))
+    }
+    for name, value in changes.items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    return stack.manage(environ, *args, check=False)
 
 
 @pytest.mark.parametrize(
@@ -39,53 +52,20 @@ from tests.stack import ROOT
     ],
 )
 def test_a_bad_value_stops_the_app_at_start_naming_the_variable(name, value, words):
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SCALELAB_", "REDIS_URL", "DATABASE_URL"))
-    }
-    environ[name] = value
-    done = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = manage("check", **{name: value})
     assert done.returncode != 0
     assert words in done.stderr
 
 
 def test_debug_off_needs_a_secret_key():
-    environ = {**os.environ, "DEBUG": "false"}
-    environ.pop("SECRET_KEY", None)
-    done = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = manage("check", DEBUG="false", SECRET_KEY=None)
     assert done.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in done.stderr
 
 
 def test_serving_an_unmigrated_database_stops_with_the_command_to_run(tmp_path):
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SCALELAB_", "REDIS_URL", "DATABASE_URL"))
-    }
-    environ["DATABASE_URL"] = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
-    done = subprocess.run(
-        [sys.executable, "manage.py", "serve", "--port", "1"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = manage(
+        "serve", "--port", "1", DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     )
     assert done.returncode != 0
     assert "migration(s) not applied" in done.stderr
