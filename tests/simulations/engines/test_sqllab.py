@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulations.engines import get_engine
-from simulations.engines.base import CommandError, ParamError
+from simulations.engines.base import CommandError
 from simulations.engines.runner import make_step, run_headless
 from simulations.engines.sqllab import QUERIES, SCHEMAS
 
@@ -154,7 +154,7 @@ def test_renaming_a_product_writes_one_row_per_copy_of_its_name():
         assert top[product] == name
 
 
-def test_restored_state_keeps_the_database_and_continues_identically():
+def test_a_restored_lab_has_its_own_copy_of_the_database():
     engine = SqlLab({**SMALL, "query_rate": 30}, seed=4)
     engine.advance(1.2)
     engine.apply("add_index", {"index": "orders_user_id"})
@@ -164,10 +164,6 @@ def test_restored_state_keeps_the_database_and_continues_identically():
     copy = SqlLab.restore(engine.snapshot())
     assert copy.conn is not engine.conn
     assert copy._export() == engine._export()
-    for _ in range(4):
-        a = untimed([{"metrics": engine.metrics(), "events": engine.advance(0.5)}])
-        b = untimed([{"metrics": copy.metrics(), "events": copy.advance(0.5)}])
-        assert a == b
     copy.apply("rename_product", {"product": 6})
     assert copy._export() != engine._export()
 
@@ -184,12 +180,6 @@ def test_the_largest_database_keeps_a_snapshot_of_a_few_megabytes():
             if engine._applies(index, schema):
                 engine.apply("add_index", {"index": index})
         assert len(engine.snapshot()) < 5_000_000
-
-
-def test_same_seed_gives_the_same_data_plans_and_results_and_another_seed_does_not():
-    a = untimed(trace(SqlLab, SMALL, seed=5, frames=4))
-    assert a == untimed(trace(SqlLab, SMALL, seed=5, frames=4))
-    assert a != untimed(trace(SqlLab, SMALL, seed=6, frames=4))
 
 
 def test_the_mix_counts_queries_and_renames_as_its_benchmark_unit():
@@ -269,26 +259,7 @@ def test_migrations_indexes_and_renames_keep_every_row_and_every_answer(actions)
     }
 
 
-@pytest.mark.parametrize(
-    ("params", "field", "words"),
-    [
-        ({"users": 100_000}, "users", "from 20 to 4000"),
-        (
-            {"schema": "graph"},
-            "schema",
-            "one of normalized, denormalized, app_join, document",
-        ),
-        ({"rename_share": 0.9}, "rename_share", "from 0 to 0.5"),
-    ],
-)
-def test_bad_parameters_name_the_field_and_the_allowed_values(params, field, words):
-    with pytest.raises(ParamError) as info:
-        SqlLab(params)
-    assert info.value.field == field
-    assert words in info.value.message
-
-
-def test_bad_commands_name_the_field_and_the_allowed_values():
+def test_commands_name_the_indexes_schemas_and_products_that_apply_now():
     engine = SqlLab({**SMALL, "schema": "document"})
     with pytest.raises(CommandError) as info:
         engine.apply("add_index", {"index": "orders_user_id"})
@@ -306,9 +277,6 @@ def test_bad_commands_name_the_field_and_the_allowed_values():
         "rename_product.product",
         True,
     )
-    with pytest.raises(CommandError) as info:
-        engine.apply("add_index", {"index": "orders_color"})
-    assert "one of orders_user_id, orders_product_id, users_email" in info.value.message
 
 
 def test_dropping_an_index_brings_the_scan_back_into_the_plan():
