@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-WORKER_THREADS ?= 200
+WORKER_THREADS ?= 8
 PYTEST_ARGS ?=
 
 .PHONY: run run-distributed worker test lint bench chromium clean

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
@@ -14,6 +13,8 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from simulations.engines import get_engine
+from simulations.engines.base import EngineError, Param
+from simulations.validation import Among, Object, Scalar, Spec, json_body, validate
 from simulations.views import visitor_id
 
 from .models import Lesson, Module, Question, Term
@@ -113,16 +114,19 @@ def lesson_preview(request, slug, token):
     return response
 
 
-def grade(question: Question, body: dict) -> dict:
-    """Grade an answer; raise ValueError(field, message) on malformed input."""
+def answer_declaration(question: Question) -> Object:
+    """Return what an answer to ``question`` must be: a choice's index, or a number."""
     if question.kind == Question.Kind.CHOICE:
-        choice = body.get("choice")
-        allowed = list(range(len(question.choices)))
-        if isinstance(choice, bool) or choice not in allowed:
-            raise ValueError(
-                "choice", "choice must be one of " + ", ".join(map(str, allowed))
-            )
-        picked = question.choices[choice]
+        field: Spec = Among("choice", tuple(range(len(question.choices))))
+    else:
+        field = Scalar(Param("value", "float", None))
+    return Object("body", (field,), required=(field.name,), label="the answer")
+
+
+def grade(question: Question, answer: dict) -> dict:
+    """Grade an answer checked against ``answer_declaration(question)``."""
+    if question.kind == Question.Kind.CHOICE:
+        picked = question.choices[answer["choice"]]
         right = next(i for i, c in enumerate(question.choices) if c["correct"])
         return {
             "correct": picked["correct"],
@@ -130,14 +134,7 @@ def grade(question: Question, body: dict) -> dict:
             "right": right,
             "explain": question.explain,
         }
-    value = body.get("value")
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-    ):
-        raise ValueError("value", "value must be a number")
-    correct = abs(value - question.answer) <= question.tolerance
+    correct = abs(answer["value"] - question.answer) <= question.tolerance
     return {
         "correct": correct,
         "answer": question.answer,
@@ -156,18 +153,10 @@ def answer(request, slug, index):
             {"errors": {"question": f"this lesson has no question {index}"}}, status=404
         )
     try:
-        body = json.loads(request.body or b"{}")
-        if not isinstance(body, dict):
-            raise ValueError
-    except ValueError:
-        return JsonResponse(
-            {"errors": {"body": "the request body must be a JSON object"}}, status=400
-        )
-    try:
-        result = grade(question, body)
-    except ValueError as exc:
-        field, message = exc.args
-        return JsonResponse({"errors": {field: message}}, status=400)
+        body = validate(answer_declaration(question), json_body(request))
+    except EngineError as exc:
+        return JsonResponse({"errors": {exc.field: exc.message}}, status=400)
+    result = grade(question, body)
     if result["correct"]:
         progress_pass(request, lesson, index)
     return JsonResponse(result)

@@ -114,7 +114,6 @@ SERVESTATIC_AUTOREFRESH = DEBUG
 if EMBEDDED:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
     CACHES = {
         "default": {
@@ -123,12 +122,8 @@ else:
         }
     }
     SESSION_ENGINE = "django.contrib.sessions.backends.cache"
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
+# Frames travel through the run transport (simulations.transport), not a channel
+# layer: there is none to configure.
 
 # Celery: embedded mode uses the in-memory transport and an in-process worker.
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
@@ -152,7 +147,8 @@ SCALELAB = {
     "REPLAY_FRAMES": env_int("SCALELAB_REPLAY_FRAMES", 300, minimum=10, maximum=10_000),
     "CHECKPOINT_S": env_int("SCALELAB_CHECKPOINT_S", 2, minimum=1, maximum=60),
     "LEASE_S": env_int("SCALELAB_LEASE_S", 3, minimum=2, maximum=60),
-    "WORKER_THREADS": env_int("SCALELAB_WORKER_THREADS", 200, minimum=1, maximum=2000),
+    "WORKER_RUNS": env_int("SCALELAB_WORKER_RUNS", 1000, minimum=1, maximum=10_000),
+    "WORKER_THREADS": env_int("SCALELAB_WORKER_THREADS", 8, minimum=1, maximum=200),
 }
 
 LOGGING = {

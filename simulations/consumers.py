@@ -13,12 +13,15 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import runs
 from .engines import get_engine
 from .engines.base import EngineError
 from .hub import get_hub
 from .models import Run
+from .runs.access import can_control
+from .runs.constants import LIVE
+from .runs.lifecycle import run_status
 from .transport import TRANSIENT_ERRORS, get_transport
+from .validation import MESSAGES, json_object, message_ref, validate
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +37,10 @@ def _load(run_id: str, scope) -> tuple[Run | None, bool]:
         return None, False
     session = scope.get("session")
     visitor = session.get("visitor", "") if session is not None else ""
-    return run, runs.can_control(run, scope.get("user"), visitor)
+    return run, can_control(run, scope.get("user"), visitor)
 
 
 class RunConsumer(AsyncWebsocketConsumer):
-    # Frames reach viewers through the hub, not through channel-layer groups.
-    channel_layer_alias = "scalelab-runs-use-no-channel-layer"
-
     async def connect(self):
         self.viewer_id = uuid.uuid4().hex
         self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
@@ -73,7 +73,7 @@ class RunConsumer(AsyncWebsocketConsumer):
             text_data=json.dumps(
                 {
                     "type": "hello",
-                    "run": runs.run_status(run),
+                    "run": run_status(run),
                     "can_control": self.can_control,
                     "engine": get_engine(run.kind).describe(),
                     "window": WINDOW,
@@ -148,22 +148,14 @@ class RunConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         ref = None
         try:
-            if text_data is None or len(text_data) > MAX_MESSAGE:
-                await self._error(
-                    "message",
-                    f"messages must be JSON text of at most {MAX_MESSAGE} bytes",
-                    None,
-                )
-                return
             try:
-                message = json.loads(text_data)
-            except ValueError:
-                await self._error("message", "the message is not valid JSON", None)
+                message = json_object(
+                    text_data, field="message", what="a message", limit=MAX_MESSAGE
+                )
+            except EngineError as exc:
+                await self._error(exc.field, exc.message, None)
                 return
-            if isinstance(message, dict):
-                ref = message.get("ref")
-                if not isinstance(ref, (str, int)) or isinstance(ref, bool):
-                    ref = None
+            ref = message_ref(message)
             await self._handle(message, ref)
         except Exception:
             log.exception("run %s: message could not be handled", self.run_id)
@@ -172,30 +164,23 @@ class RunConsumer(AsyncWebsocketConsumer):
             )
 
     async def _handle(self, message, ref) -> None:
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "seen":
-            seq = message.get("seq")
-            if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-                await self._error(
-                    "seq", "seen needs seq, the number of the last frame received", ref
-                )
-                return
-            self._acknowledged(seq)
-            return
-        if kind == "ping":
-            await self.send(text_data=json.dumps({"type": "pong", "ref": ref}))
-            return
         try:
-            control = runs.control_parse(self.kind, message)
+            message = validate(MESSAGES, message, kind=self.kind)
         except EngineError as exc:
             await self._error(exc.field, exc.message, ref)
+            return
+        if message["type"] == "seen":
+            self._acknowledged(message["seq"])
+            return
+        if message["type"] == "ping":
+            await self.send(text_data=json.dumps({"type": "pong", "ref": ref}))
             return
         if not self.can_control:
             await self._error(
                 "type", "only the run's owner can control it; you are watching", ref
             )
             return
-        if self.status not in runs.LIVE:
+        if self.status not in LIVE:
             await self._error(
                 "run", f"the run has ended ({self.status}); start a new one", ref
             )
@@ -206,7 +191,7 @@ class RunConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            await get_transport().apush_control(self.run_id, control)
+            await get_transport().apush_control(self.run_id, message)
         except TRANSIENT_ERRORS:
             await self._error(
                 "run", "the run cannot be reached just now; try again in a moment", ref
@@ -214,7 +199,7 @@ class RunConsumer(AsyncWebsocketConsumer):
             return
         await self.send(
             text_data=json.dumps(
-                {"type": "accepted", "ref": ref, "action": control["type"]}
+                {"type": "accepted", "ref": ref, "action": message["type"]}
             )
         )
 

@@ -14,15 +14,18 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .engines.base import EngineError, Param
+from .engines.base import Param
 from .models import CurveJob
-from .runs import MAX_SEED, QuotaError
+from .runs.constants import MAX_SEED
+from .runs.errors import QuotaError
+from .tasks import compute_curve as compute_curve_task
 from .theory.caching import (
     che_hit_ratio,
     curve_sizes,
     hit_ratio_curve,
     zipf_probabilities,
 )
+from .validation import Object, Scalar, validate
 
 PARAMS = (
     Param(
@@ -62,18 +65,12 @@ PARAMS = (
 THEORY_MAX_KEYS = 20_000  # Che's approximation per size costs O(keys) each
 
 
+BODY = Object("body", tuple(Scalar(p) for p in PARAMS), label="the request body")
+
+
 def curve_validate(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise EngineError("body", "the request body must be a JSON object")
-    known = {p.name: p for p in PARAMS}
-    for name in raw:
-        if name not in known:
-            raise EngineError(
-                name, f"unknown field {name!r}; fields: " + ", ".join(known)
-            )
-    return {
-        p.name: p.coerce(raw[p.name]) if p.name in raw else p.default for p in PARAMS
-    }
+    """Return every parameter of a curve, defaults filled in, or raise EngineError."""
+    return validate(BODY, raw)
 
 
 def curve_create(raw: Any, *, owner=None, visitor: str = "") -> CurveJob:
@@ -95,14 +92,8 @@ def curve_create(raw: Any, *, owner=None, visitor: str = "") -> CurveJob:
         visitor=visitor,
         owner=owner if owner is not None and owner.is_authenticated else None,
     )
-    transaction.on_commit(lambda: _dispatch(str(job.id)))
+    transaction.on_commit(lambda: compute_curve_task.delay(str(job.id)))
     return job
-
-
-def _dispatch(job_id: str) -> None:
-    from .tasks import compute_curve
-
-    compute_curve.delay(job_id)
 
 
 def curve_run(job_id: str) -> str:

@@ -1,7 +1,8 @@
 """Embedded mode: a Celery worker on a thread pool inside the web process.
 
 The broker is kombu's in-memory transport, polled every 50 ms (its default of
-once a second would delay every run's start by up to a second).
+once a second would delay every run's start by up to a second). The runs are
+driven by the same scheduler as in a worker process.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.conf import settings
 from scalelab.celery import app
 
 from . import tasks
+from .runs import scheduler
 
 
 class _Worker(WorkController):
@@ -26,7 +28,7 @@ class _Worker(WorkController):
 
 
 class EmbeddedWorker:
-    """A worker thread and the supervisor thread, started and stopped together."""
+    """The worker thread, the scheduler and the supervisor, started and stopped together."""
 
     def __init__(self, concurrency: int | None = None) -> None:
         self.concurrency = concurrency or settings.SCALELAB["WORKER_THREADS"]
@@ -34,7 +36,7 @@ class EmbeddedWorker:
         self.thread: threading.Thread | None = None
 
     def start(self, timeout: float = 20.0, supervise: bool = True) -> EmbeddedWorker:
-        tasks.STOPPING.clear()
+        self.scheduler = scheduler.get_scheduler()
         self.worker = _Worker(
             app=app,
             concurrency=self.concurrency,
@@ -56,10 +58,8 @@ class EmbeddedWorker:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        tasks.STOPPING.set()
-        if tasks._supervisor is not None:
-            tasks._supervisor.halt.set()
-            tasks._supervisor = None
+        tasks.stop_supervisor()
+        scheduler.stop_scheduler(timeout)
         if self.worker is not None:
             self.worker.stop(in_sighandler=False, exitcode=0)
         if self.thread is not None:

@@ -1,10 +1,12 @@
-"""Fan frames out to the viewers in this process, one feed per run.
+"""Fan frames out to the viewers in this process, one feed for all runs.
 
-Each event loop (a Daphne process has one) gets a hub. In embedded mode the
-memory transport calls the hub from worker threads through
-``call_soon_threadsafe``; in distributed mode one task per hub reads every
-watched run's Redis stream with a single blocking XREAD. Either way a frame
-crosses from the worker once per process, not once per viewer.
+Each event loop (a Daphne process has one) gets a hub. The hub subscribes to its
+transport's live feed while it has viewers, and hands each entry to the viewers of
+its run. A viewer that joins gets what it missed from the run's replay buffer first;
+a gap in the live feed (an entry whose predecessor never arrived, or the feed itself
+interrupted by a Redis restart) is filled from the same buffer. Both follow one rule,
+``_catch_up``: when the buffer no longer reaches back far enough, the viewer gets a
+snapshot of the latest frame instead of a replay with a hole in it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import Protocol
 
 from .transport import (
     TRANSIENT_ERRORS,
-    MemoryTransport,
-    RedisTransport,
+    Entry,
+    Id,
+    Published,
+    Subscription,
     Transport,
-    _parse_id,
     get_transport,
 )
 
@@ -36,44 +39,59 @@ class Viewer(Protocol):
     def deliver_snapshot(self, seq: int, text: str) -> None: ...
 
 
+async def _catch_up(
+    transport: Transport, run_id: str, after: Id
+) -> tuple[list[Entry], Entry | None, Id | None]:
+    """Return the entries after ``after``, or else the latest frame as a snapshot.
+
+    The snapshot is for when the buffer starts past the next frame needed: the
+    entries in between are gone, and a replay would have a hole in it. The third
+    value is the id of the buffer's last entry (None when it is empty).
+    """
+    first, entries = await transport.arange(run_id, after[0])
+    tail = (entries[-1][0], entries[-1][1]) if entries else None
+    if first is not None and first > after[0] + 1:
+        snapshot = await transport.alatest_frame(run_id)
+        return [], snapshot, snapshot and (snapshot[0], snapshot[1])
+    return [e for e in entries if (e[0], e[1]) > after], None, tail
+
+
 class Hub:
     def __init__(self, transport: Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self.loop = loop
         self.viewers: dict[str, dict[str, Viewer]] = {}
-        self.cursors: dict[str, tuple[int, int]] = {}
-        self.joining: dict[str, list[tuple[int, int, str]]] = {}
-        self.reader: asyncio.Task | None = None
+        self.cursors: dict[str, Id] = {}  # the last entry handed to a run's viewers
+        self.filling: dict[str, list[Published]] = {}  # held while a gap is filled
+        self.joining: dict[str, list[Entry]] = {}  # held while a replay is read
+        self.feed: Subscription | None = None
         self.heartbeat: asyncio.Task | None = None
 
     async def join(self, run_id: str, viewer: Viewer, after: int) -> None:
         """Start sending ``run_id`` to ``viewer``: first what it missed, then live."""
-        first = run_id not in self.viewers
-        # Live messages that arrive while the replay is read wait for it, so the
+        if self.feed is None:
+            self.feed = self.transport.subscribe(
+                self.loop, self.on_entries, self.on_resync
+            )
+        # Live entries that arrive while the replay is read wait for it, so the
         # viewer gets the replay first and then everything after it, in order.
-        waiting: list[tuple[int, int, str]] = []
+        waiting: list[Entry] = []
         self.joining[viewer.viewer_id] = waiting
         self.viewers.setdefault(run_id, {})[viewer.viewer_id] = viewer
-        if first and isinstance(self.transport, MemoryTransport):
-            self.transport.listen(run_id, self.loop, self.dispatch)
         try:
-            entries, snapshot = await self.transport.areplay(run_id, after)
+            entries, snapshot, tail = await _catch_up(
+                self.transport, run_id, (after, 1 << 62)
+            )
         finally:
             del self.joining[viewer.viewer_id]
-        if snapshot and entries:
-            viewer.deliver_snapshot(entries[-1][0], entries[-1][2])
-        else:
-            for seq, sub, text in entries:
-                viewer.deliver(seq, sub, text)
+        if snapshot is not None:
+            viewer.deliver_snapshot(snapshot[0], snapshot[2])
+        for seq, sub, text in entries:
+            viewer.deliver(seq, sub, text)
         for seq, sub, text in waiting:
             viewer.deliver(seq, sub, text)
-        if isinstance(self.transport, RedisTransport):
-            if run_id not in self.cursors:
-                self.cursors[run_id] = (
-                    (entries[-1][0], entries[-1][1]) if entries else (after, 0)
-                )
-            if self.reader is None or self.reader.done():
-                self.reader = self.loop.create_task(self._read_redis())
+        if run_id not in self.cursors and tail is not None:
+            self.cursors[run_id] = max([tail] + [(e[0], e[1]) for e in waiting])
         await self.transport.aviewer(run_id, viewer.viewer_id, True)
         if self.heartbeat is None or self.heartbeat.done():
             self.heartbeat = self.loop.create_task(self._beat())
@@ -84,14 +102,61 @@ class Hub:
         if not viewers:
             self.viewers.pop(run_id, None)
             self.cursors.pop(run_id, None)
-            if isinstance(self.transport, MemoryTransport):
-                self.transport.unlisten(run_id, self.loop, self.dispatch)
-        with contextlib.suppress(
-            *TRANSIENT_ERRORS
-        ):  # a stale presence expires by itself
+            self.filling.pop(run_id, None)
+            if not self.viewers and self.feed is not None:
+                self.feed.close()  # no viewer here: stop reading every run's frames
+                self.feed = None
+        with contextlib.suppress(*TRANSIENT_ERRORS):  # a stale presence expires
             await self.transport.aviewer(run_id, viewer.viewer_id, False)
 
-    def dispatch(self, run_id: str, seq: int, sub: int, text: str) -> None:
+    def on_entries(self, entries: list[Published]) -> None:
+        """Hand one tick's entries to their viewers, noticing any gap."""
+        for run_id, prev, id_, text in entries:
+            if run_id not in self.viewers:
+                continue
+            held = self.filling.get(run_id)
+            if held is not None:
+                held.append((run_id, prev, id_, text))
+                continue
+            cursor = self.cursors.get(run_id)
+            if cursor is None or prev <= cursor:
+                if cursor is None or id_ > cursor:
+                    self.cursors[run_id] = id_
+                    self._dispatch(run_id, id_, text)
+            else:
+                self.filling[run_id] = [(run_id, prev, id_, text)]
+                self.loop.create_task(self._fill(run_id))
+
+    def on_resync(self) -> None:
+        """The feed was interrupted: fill every watched run from its buffer."""
+        for run_id in list(self.viewers):
+            if run_id not in self.filling and run_id in self.cursors:
+                self.filling[run_id] = []
+                self.loop.create_task(self._fill(run_id))
+
+    async def _fill(self, run_id: str) -> None:
+        cursor = self.cursors.get(run_id, (0, 0))
+        try:
+            entries, snapshot, _ = await _catch_up(self.transport, run_id, cursor)
+        except TRANSIENT_ERRORS:
+            entries, snapshot = [], None
+        if run_id not in self.viewers:
+            return
+        if snapshot is not None:
+            cursor = (snapshot[0], 0)
+            for viewer in list(self.viewers[run_id].values()):
+                viewer.deliver_snapshot(snapshot[0], snapshot[2])
+        for seq, sub, text in entries:
+            cursor = (seq, sub)
+            self._dispatch(run_id, cursor, text)
+        for _, _, id_, text in self.filling.pop(run_id, []):
+            if id_ > cursor:
+                cursor = id_
+                self._dispatch(run_id, id_, text)
+        self.cursors[run_id] = cursor
+
+    def _dispatch(self, run_id: str, id_: Id, text: str) -> None:
+        seq, sub = id_
         for viewer in list(self.viewers.get(run_id, {}).values()):
             waiting = self.joining.get(viewer.viewer_id)
             if waiting is not None:
@@ -99,34 +164,8 @@ class Hub:
             else:
                 viewer.deliver(seq, sub, text)
 
-    async def _read_redis(self) -> None:
-        transport = self.transport
-        assert isinstance(transport, RedisTransport)
-        client = transport.aclient()
-        backoff = 0.2
-        while self.cursors:
-            streams = {
-                transport.key(r, "frames"): f"{c[0]}-{c[1]}"
-                for r, c in self.cursors.items()
-            }
-            try:
-                reply = await client.xread(streams, block=100, count=200)
-            except TRANSIENT_ERRORS as exc:
-                log.warning("frame feed unavailable (%s); retrying", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            backoff = 0.2
-            for key, entries in reply or ():
-                run_id = (key.decode() if isinstance(key, bytes) else key).split(":")[2]
-                for raw_id, fields in entries:
-                    seq, sub = _parse_id(raw_id)
-                    if run_id in self.cursors:
-                        self.cursors[run_id] = (seq, sub)
-                    self.dispatch(run_id, seq, sub, fields[b"m"].decode())
-
     async def _beat(self) -> None:
-        """Keep this process's viewers counted as present (distributed mode)."""
+        """Keep this process's viewers counted as present."""
         while self.viewers:
             await asyncio.sleep(HEARTBEAT_S)
             for run_id, viewers in list(self.viewers.items()):

@@ -1,36 +1,35 @@
-"""Celery tasks: thin adapters over the run service."""
+"""Celery tasks: thin adapters over the run service.
+
+Services are imported inside the task bodies and the tasks are imported by the
+services at module level (as ``drive_run_task``...), so there is no import cycle.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutting_down
 from django.db import close_old_connections
 
-from . import runs
-
 log = logging.getLogger(__name__)
 
-# Set when the worker shuts down warm: drivers checkpoint, release their leases
-# and return, and the runs resume on another worker within a second or two.
-STOPPING = threading.Event()
-_supervisor: runs.Supervisor | None = None
+_supervisor = None
 
 
-@shared_task(name="simulations.drive_run", ignore_result=True, acks_late=False)
+@shared_task(
+    name="simulations.drive_run", ignore_result=True, acks_late=False, time_limit=30
+)
 def drive_run(run_id: str) -> str:
-    """Drive a run until it ends or this worker loses it.
+    """Hand a run to this process's scheduler, which drives it from then on.
 
     Acknowledged on receipt on purpose: recovery from a killed worker comes from
     leases and the supervisor, not from the broker redelivering the message
     (with Redis that would take the visibility timeout, an hour).
     """
-    try:
-        outcome = runs.RunDriver(run_id, stopping=STOPPING).drive()
-    finally:
-        close_old_connections()
+    from .runs.scheduler import get_scheduler
+
+    outcome = get_scheduler().adopt(run_id)
     log.info("run %s: %s", run_id, outcome)
     return outcome
 
@@ -44,29 +43,45 @@ def drive_run(run_id: str) -> str:
 )
 def compute_curve(job_id: str) -> str:
     """Compute a hit-ratio curve job (idempotent: only a queued job is run)."""
-    from . import curves
+    from .curves import curve_run
 
     try:
-        return curves.curve_run(job_id)
+        return curve_run(job_id)
     finally:
         close_old_connections()
 
 
-def start_supervisor() -> runs.Supervisor:
+def start_supervisor():
     """Start this process's supervisor thread once."""
+    from .runs.supervisor import Supervisor
+
     global _supervisor
     if _supervisor is None or not _supervisor.is_alive():
-        _supervisor = runs.Supervisor()
+        _supervisor = Supervisor()
         _supervisor.start()
     return _supervisor
 
 
+def stop_supervisor() -> None:
+    global _supervisor
+    if _supervisor is not None:
+        _supervisor.halt.set()
+        _supervisor = None
+
+
 @worker_ready.connect
 def _on_worker_ready(**kwargs) -> None:
-    STOPPING.clear()
+    from .runs.scheduler import get_scheduler
+
+    get_scheduler()
     start_supervisor()
 
 
 @worker_shutting_down.connect
 def _on_worker_shutting_down(**kwargs) -> None:
-    STOPPING.set()
+    """A warm shutdown: runs are checkpointed and their leases given up, so they
+    resume on another worker within a second or two."""
+    from .runs.scheduler import stop_scheduler
+
+    stop_supervisor()
+    stop_scheduler()

@@ -91,6 +91,21 @@ def test_anyone_with_the_id_reads_the_status_but_only_the_owner_controls(client)
     assert client.get("/api/runs/not-a-uuid/").status_code == 404
 
 
+@pytest.mark.parametrize("resource", ["runs", "curves"])
+@pytest.mark.parametrize(
+    "malformed",
+    ["not-a-uuid", "00000000-0000-0000-0000-00000000000", "0" * 32 + "x"],
+)
+def test_a_malformed_id_is_a_404(client, resource, malformed):
+    assert client.get(f"/api/{resource}/{malformed}/").status_code == 404
+
+
+def test_an_unknown_id_is_a_404(client):
+    unknown = "00000000-0000-0000-0000-000000000000"
+    assert client.get(f"/api/runs/{unknown}/").status_code == 404
+    assert client.get(f"/api/curves/{unknown}/").status_code == 404
+
+
 def test_posting_needs_the_csrf_token():
     from django.test import Client
 

@@ -9,8 +9,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from scalelab.asgi import application
-from simulations import runs
 from simulations.models import Run
+from simulations.runs.lifecycle import run_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -55,7 +55,7 @@ async def frames(comm, count, ack=True):
 
 @database_sync_to_async
 def create_run(visitor, **params):
-    return runs.run_create(kind="cache", params=params, seed=3, visitor=visitor)
+    return run_create(kind="cache", params=params, seed=3, visitor=visitor)
 
 
 @database_sync_to_async
@@ -117,7 +117,10 @@ async def test_a_watcher_sees_frames_but_cannot_control(live_runs, visitor_sessi
     ("message", "field", "words"),
     [
         ("not json", "message", "not valid JSON"),
-        ([1, 2], "type", "JSON object"),
+        ([1, 2], "message", "must be a JSON object; got an array"),
+        ("[" * 4000 + "]" * 4000, "message", "nested at most 8 levels deep"),
+        ('{"type": "ping", "pad": "' + "x" * 9000 + '"}', "message", "8192 bytes"),
+        ('{"type": "speed", "value": NaN}', "message", "NaN is not a JSON number"),
         ({"type": "explode"}, "type", "types: pause, resume, speed"),
         ({"type": "speed", "value": 3}, "value", "0.25, 0.5, 1, 2, 4, 8"),
         (
@@ -135,7 +138,10 @@ async def test_a_watcher_sees_frames_but_cannot_control(live_runs, visitor_sessi
             "resize.capacity",
             "an integer",
         ),
-        ({"type": "seen", "seq": "x"}, "seq", "last frame"),
+        ({"type": "seen", "seq": "x"}, "seq", "an integer of at least 0"),
+        ({"type": "seen", "seq": True}, "seq", "an integer of at least 0; got True"),
+        ({"type": "seen", "seq": 1, "ack": 1}, "ack", "its fields: type, seq, ref"),
+        ({"type": "ping", "ref": [1]}, "ref", "a string of at most 100 characters"),
     ],
 )
 async def test_bad_messages_get_an_error_naming_the_field_and_the_socket_stays_open(
@@ -167,6 +173,16 @@ async def test_an_unknown_run_gets_an_error_and_is_closed(live_runs):
     error = await comm.receive_json_from(timeout=5)
     assert error["field"] == "run"
     assert (await comm.receive_output(timeout=5))["code"] == 4404
+
+
+async def test_a_malformed_run_id_is_refused_at_the_handshake():
+    comm = WebsocketCommunicator(
+        application,
+        "/ws/runs/not-a-uuid/",
+        headers=[(b"origin", b"http://localhost")],
+    )
+    connected, _ = await comm.connect()
+    assert not connected
 
 
 async def test_a_client_that_reconnects_resumes_after_the_last_frame_it_saw(

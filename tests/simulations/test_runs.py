@@ -1,4 +1,4 @@
-"""The run driver: pacing, controls, checkpoints and takeover, on a scripted clock."""
+"""The scheduler driving runs: pacing, controls, checkpoints, takeover (scripted clock)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,19 @@ import json
 
 import pytest
 
-from simulations import runs
+from simulations.engines import get_engine
 from simulations.models import Run
+from simulations.runs import lifecycle
+from simulations.runs.checkpoints import seal, unseal
+from simulations.runs.scheduler import Clock, Scheduler
+from simulations.runs.supervisor import supervise_once
 from simulations.transport import MemoryTransport
 
 pytestmark = pytest.mark.django_db
 
 
-class ScriptedClock(runs.Clock):
-    """Time that passes only when the driver sleeps; actions fire at given times."""
+class ScriptedClock(Clock):
+    """Time that passes only when the scheduler sleeps; actions fire at given times."""
 
     def __init__(self, actions=()):
         self.t = 0.0
@@ -32,7 +36,7 @@ class ScriptedClock(runs.Clock):
 def make_run(**params):
     return Run.objects.create(
         kind="cache",
-        params=runs.get_engine("cache").validate_params(params),
+        params=get_engine("cache").validate_params(params),
         seed=42,
         visitor="v1",
     )
@@ -58,7 +62,10 @@ def drive(run, transport, actions, watched=True):
         transport.present[run_id] = {"someone"}
     control = lambda msg: lambda: transport.push_control(run_id, msg)  # noqa: E731
     clock = ScriptedClock([(t, control(msg)) for t, msg in actions])
-    return runs.RunDriver(run_id, transport=transport, clock=clock).drive()
+    scheduler = Scheduler(transport, clock, threaded=False)
+    assert scheduler.adopt(run_id) == "adopted"
+    scheduler.run(until=lambda: run_id in scheduler.outcomes)
+    return scheduler.outcomes[run_id]
 
 
 @pytest.fixture
@@ -88,7 +95,9 @@ def test_pause_stops_frames_and_resume_carries_on_from_the_same_time(transport):
         [(1.0, {"type": "pause"}), (3.0, {"type": "resume"}), (4.0, {"type": "stop"})],
     )
     got = frames(transport, run.id)
-    assert 19 <= len(got) <= 21  # 1 s before the pause and 1 s after it
+    # 1 s before the pause and 1 s after it; a control read in one tick's
+    # round trip takes effect at the next frame.
+    assert 19 <= len(got) <= 23
     steps = {round(b["t"] - a["t"], 6) for a, b in zip(got, got[1:])}
     assert steps == {0.1}
     assert [s["status"] for s in statuses(transport, run.id)][:3] == [
@@ -170,10 +179,10 @@ class DyingTransport(MemoryTransport):
         super().__init__(replay=10_000)
         self.die_at = die_at
 
-    def publish(self, run_id, seq, sub, text):
-        if sub == 0 and seq == self.die_at:
+    def exchange(self, batch):
+        if any(i == (self.die_at, 0) for _, _, i, _ in batch.entries):
             raise Killed
-        return super().publish(run_id, seq, sub, text)
+        return super().exchange(batch)
 
 
 def test_a_worker_that_takes_over_sends_no_frame_twice_and_continues_the_same_world(
@@ -189,6 +198,7 @@ def test_a_worker_that_takes_over_sends_no_frame_twice_and_continues_the_same_wo
         10 <= run.checkpoint_seq < 25
     )  # the checkpoint is older than the last frame sent
     first.die_at = None
+    first.leases.clear()  # the dead worker's lease runs out
     drive(run, first, [(1.0, {"type": "stop"})])
     got = frames(first, run.id)
     seqs = [f["seq"] for f in got]
@@ -212,17 +222,17 @@ def test_the_supervisor_hands_a_run_without_a_lease_to_a_worker(transport, monke
     Run.objects.filter(id=stopped.id).update(status=Run.Status.STOPPED)
     transport.acquire(str(held.id), "someone", 10)
     sent = []
-    monkeypatch.setattr(runs, "dispatch", sent.append)
-    assert runs.supervise_once(transport) == [str(orphan.id)]
-    assert runs.supervise_once(transport) == []  # not handed out twice while it starts
+    monkeypatch.setattr(lifecycle.drive_run_task, "delay", sent.append)
+    assert supervise_once(transport) == [str(orphan.id)]
+    assert supervise_once(transport) == []  # not handed out twice while it starts
     assert sent == [str(orphan.id)]
 
 
 def test_checkpoints_are_refused_when_their_signature_does_not_match():
-    sealed = runs.seal({"x": 1})
-    assert runs.unseal(sealed) == {"x": 1}
+    sealed = seal({"x": 1})
+    assert unseal(sealed) == {"x": 1}
     with pytest.raises(ValueError):
-        runs.unseal(sealed[:-1] + bytes([sealed[-1] ^ 1]))
+        unseal(sealed[:-1] + bytes([sealed[-1] ^ 1]))
 
 
 def test_a_run_stops_at_its_maximum_life(transport, settings):
@@ -245,7 +255,7 @@ def test_a_run_whose_saved_state_cannot_be_restored_fails_once_and_says_why(
     transport, monkeypatch
 ):
     run = make_run()
-    sealed = runs.seal({"engine": b"not an engine", "seq": 7})
+    sealed = seal({"engine": b"not an engine", "seq": 7})
     Run.objects.filter(id=run.id).update(checkpoint=sealed, checkpoint_seq=7)
     assert drive(run, transport, []) == "failed"
     run.refresh_from_db()
@@ -255,15 +265,15 @@ def test_a_run_whose_saved_state_cannot_be_restored_fails_once_and_says_why(
     assert status["status"] == "failed"
     assert status["reason"] == run.stop_reason
     # Not handed to another worker to fail again.
-    monkeypatch.setattr(runs, "dispatch", lambda run_id: None)
-    assert runs.supervise_once(transport) == []
+    monkeypatch.setattr(lifecycle.drive_run_task, "delay", lambda run_id: None)
+    assert supervise_once(transport) == []
 
 
 def test_a_fault_inside_an_engine_ends_the_run_as_failed_for_its_viewers(
     transport, monkeypatch
 ):
     run = make_run()
-    cache = runs.get_engine("cache")
+    cache = get_engine("cache")
     healthy = cache.advance
 
     def advance(self, dt):

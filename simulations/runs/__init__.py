@@ -1,0 +1,14 @@
+"""The run service, one module per part.
+
+- ``constants``: speeds, limits and the statuses a live run can have;
+- ``errors``: what the service raises for its callers;
+- ``lifecycle``: creating a run (with the visitor's quota), reading its status, handing
+  it to a worker;
+- ``access``: who may control a run;
+- ``controls``: checking a control message against the run's engine and queueing it;
+- ``checkpoints``: sealing a run's state, and the writer that saves it off the tick;
+- ``driver``: one run's state machine (frames, controls, housekeeping), with no thread;
+- ``scheduler``: the one loop per worker process that drives all of its runs;
+- ``supervisor``: handing runs that no worker holds to a worker;
+- ``retention``: pruning what stopped runs no longer need.
+"""

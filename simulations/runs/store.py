@@ -1,0 +1,196 @@
+"""The database side of a worker's scheduler, on a thread of its own.
+
+Loading a run to adopt it (lease, row, restored engine, the frames already sent
+regenerated) and writing checkpoints both wait on the database; doing them here keeps
+the tick loop on time. Checkpoints are written in batches, one transaction each, the
+newest state of a run replacing an older one still waiting. Every result goes back
+to the scheduler, which reads them at the start of its next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from ..engines import get_engine
+from ..engines.base import Engine
+from ..models import Run
+from ..transport import TRANSIENT_ERRORS, Transport
+from .checkpoints import seal, unseal
+from .constants import LIVE
+from .driver import RunDriver
+from .errors import RunFailed
+
+log = logging.getLogger(__name__)
+
+RESTORE_FAILED = (
+    "its saved state cannot be restored (it was written by another version of the "
+    "engine or under another SECRET_KEY); start a new run"
+)
+ENGINE_FAILED = "the simulation stopped on an internal error; start a new run"
+
+
+class RunStore:
+    """Load runs and save checkpoints for one scheduler, off its tick."""
+
+    def __init__(
+        self, transport: Transport, token: str, lease_s: float, period: float
+    ) -> None:
+        self.transport = transport
+        self.token = token
+        self.lease_s = lease_s
+        self.period = period
+        self.cond = threading.Condition()
+        self.loads: deque[str] = deque()
+        self.saves: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.busy = False
+        self.results: deque[tuple[Any, ...]] = deque()  # read by the scheduler
+        self.thread: threading.Thread | None = None
+        self.halt = False
+
+    # asked by the scheduler (any thread)
+
+    def load(self, run_id: str) -> None:
+        with self.cond:
+            self.loads.append(run_id)
+            self.cond.notify()
+
+    def save(self, run_id: str, version: int, fields: dict[str, Any]) -> None:
+        with self.cond:
+            self.saves[run_id] = (version, fields)
+            self.cond.notify()
+
+    def idle(self) -> bool:
+        with self.cond:
+            return not (self.loads or self.saves or self.busy)
+
+    # the thread
+
+    def start(self) -> RunStore:
+        self.thread = threading.Thread(
+            target=self._serve, name="scalelab-run-store", daemon=True
+        )
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self.cond:
+            self.halt = True
+            self.cond.notify()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def _serve(self) -> None:
+        while True:
+            with self.cond:
+                while not (self.loads or self.saves or self.halt):
+                    self.cond.wait()
+                if self.halt and not (self.loads or self.saves):
+                    return
+            if not self.process():
+                time.sleep(1.0)  # the database is away: try again in a second
+
+    def process(self) -> bool:
+        """Do everything asked so far; return False if the database failed."""
+        with self.cond:
+            loads, self.loads = list(self.loads), deque()
+            saves, self.saves = self.saves, {}
+            self.busy = True
+        try:
+            if saves:
+                self._write(saves)
+            for run_id in loads:
+                self.results.append(self._load(run_id))
+            return True
+        except Exception:
+            log.exception("run store: the database could not be reached")
+            with self.cond:
+                for run_id, job in saves.items():
+                    self.saves.setdefault(run_id, job)
+                self.loads.extendleft(reversed(loads))
+            return False
+        finally:
+            with self.cond:
+                self.busy = False
+            if not connection.in_atomic_block:  # inside a test's transaction, keep it
+                close_old_connections()
+
+    def _write(self, saves: dict[str, tuple[int, dict[str, Any]]]) -> None:
+        now = timezone.now()
+        written = []
+        with transaction.atomic():
+            for run_id, (version, fields) in saves.items():
+                update = dict(fields)
+                state = update.pop("state", None)
+                if state is not None:
+                    update.update(
+                        checkpoint=seal(state),
+                        checkpoint_seq=state["seq"],
+                        checkpoint_at=now,
+                    )
+                if update["status"] not in LIVE:
+                    update["ended_at"] = now
+                count = Run.objects.filter(id=run_id, status__in=LIVE).update(**update)
+                written.append(("saved", run_id, version, count > 0))
+        self.results.extend(written)
+
+    def _load(self, run_id: str) -> tuple[Any, ...]:
+        try:
+            if not self.transport.acquire(run_id, self.token, self.lease_s):
+                return ("refused", run_id, "leased elsewhere")
+            published = self.transport.last_id(run_id)
+        except TRANSIENT_ERRORS:
+            return ("refused", run_id, "transport unavailable")
+        run = Run.objects.filter(id=run_id).first()
+        if run is None or run.status not in LIVE:
+            self.transport.release(run_id, self.token)
+            return ("refused", run_id, "not live")
+        try:
+            driver = self._driver(run, published)
+            driver.catch_up()
+        except RunFailed as exc:
+            return self._failed(run_id, published, str(exc))
+        except Exception:
+            log.exception("run %s: the simulation failed while resuming", run_id)
+            return self._failed(run_id, published, ENGINE_FAILED)
+        self.transport.clear_dispatch(run_id)
+        return ("loaded", run_id, driver)
+
+    def _driver(self, run: Run, published: tuple[int, int]) -> RunDriver:
+        engine_cls = get_engine(run.kind)
+        if run.checkpoint:
+            try:
+                state = unseal(run.checkpoint)
+                engine = Engine.restore(state["engine"])
+                seq, speed = state["seq"], state["speed"]
+                paused, params = state["paused"], state["params"]
+            except Exception as exc:
+                raise RunFailed(RESTORE_FAILED) from exc
+        else:
+            params = dict(run.params)
+            engine = engine_cls(params, seed=run.seed)
+            seq, speed, paused = 0, run.speed, run.status == Run.Status.PAUSED
+        return RunDriver(
+            run,
+            engine,
+            seq=seq,
+            speed=speed,
+            paused=paused,
+            params=params,
+            published=published,
+            period=self.period,
+        )
+
+    def _failed(self, run_id: str, published: tuple[int, int], reason: str):
+        log.error("run %s: %s", run_id, reason)
+        Run.objects.filter(id=run_id, status__in=LIVE).update(
+            status=Run.Status.FAILED, ended_at=timezone.now(), stop_reason=reason
+        )
+        self.transport.clear_dispatch(run_id)
+        return ("failed", run_id, published, reason)
