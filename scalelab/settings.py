@@ -149,6 +149,9 @@ SCALELAB = {
     "LEASE_S": env_int("SCALELAB_LEASE_S", 3, minimum=2, maximum=60),
     "WORKER_RUNS": env_int("SCALELAB_WORKER_RUNS", 1000, minimum=1, maximum=10_000),
     "WORKER_THREADS": env_int("SCALELAB_WORKER_THREADS", 8, minimum=1, maximum=200),
+    "CHECKPOINT_RETENTION_H": env_int(
+        "SCALELAB_CHECKPOINT_RETENTION_H", 24, minimum=0, maximum=8760
+    ),
 }
 
 LOGGING = {

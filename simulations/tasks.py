@@ -51,6 +51,28 @@ def compute_curve(job_id: str) -> str:
         close_old_connections()
 
 
+@shared_task(
+    name="simulations.prune_checkpoints",
+    ignore_result=True,
+    acks_late=True,
+    time_limit=300,
+)
+def prune_checkpoints() -> int:
+    """Clear the checkpoints of runs ended longer ago than the retention period.
+
+    Queued by the supervisor about once an hour (no beat needed); idempotent, so a
+    redelivered or doubled message only finds less to clear.
+    """
+    from .runs.retention import checkpoints_prune
+
+    try:
+        cleared = checkpoints_prune()
+    finally:
+        close_old_connections()
+    log.info("pruned %d run checkpoints", cleared)
+    return cleared
+
+
 def start_supervisor():
     """Start this process's supervisor thread once."""
     from .runs.supervisor import Supervisor
