@@ -56,11 +56,7 @@ class RunConsumer(AsyncWebsocketConsumer):
         self.tokens = float(CONTROLS_PER_S)
         self.refill_at = time.monotonic()
         await self.accept()
-        try:
-            uuid.UUID(self.run_id)
-            run, self.can_control = await _load(self.run_id, self.scope)
-        except ValueError:
-            run = None
+        run, self.can_control = await _load(self.run_id, self.scope)
         if run is None:
             await self._error("run", "there is no run with this id", None)
             await self.close(code=4404)
