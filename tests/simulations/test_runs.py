@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -289,3 +290,73 @@ def test_a_fault_inside_an_engine_ends_the_run_as_failed_for_its_viewers(
     assert run.status == Run.Status.FAILED
     assert run.stop_reason.startswith("the simulation stopped on an internal error")
     assert statuses(transport, run.id)[-1]["status"] == "failed"
+
+
+def test_a_queued_run_is_queued_once_however_long_it_waits(
+    transport, monkeypatch, django_capture_on_commit_callbacks
+):
+    from simulations.runs.lifecycle import run_create
+
+    sent = []
+    monkeypatch.setattr(lifecycle.drive_run_task, "delay", sent.append)
+    monkeypatch.setattr(lifecycle, "get_transport", lambda: transport)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_id = str(run_create(kind="cache", visitor="v2").id)
+    assert sent == [run_id]
+    # No worker has taken it yet: it has no lease, but it is waiting in the queue.
+    for _ in range(5):
+        assert supervise_once(transport) == []
+    assert sent == [run_id]
+    # A worker takes it, then dies: its lease runs out, and it is queued once more.
+    scheduler = Scheduler(transport, ScriptedClock(), threaded=False)
+    scheduler.adopt(run_id)
+    scheduler.store.process()
+    assert transport.leased([run_id]) == {run_id: True}
+    transport.leases.clear()
+    assert supervise_once(transport) == [run_id]
+    assert supervise_once(transport) == []
+    assert sent == [run_id, run_id]
+
+
+def test_runs_due_together_share_one_exchange_a_tick(transport):
+    exchanges = []
+    real = transport.exchange
+
+    def counting(batch):
+        exchanges.append(len(batch.entries))
+        return real(batch)
+
+    transport.exchange = counting
+    runs = [make_run() for _ in range(20)]
+    for run in runs:
+        transport.present[str(run.id)] = {"someone"}
+    clock = ScriptedClock()
+    scheduler = Scheduler(transport, clock, threaded=False)
+    for run in runs:
+        scheduler.adopt(str(run.id))
+    scheduler.run(until=lambda: clock.t >= 2.0)
+    made = sum(len(frames(transport, run.id)) for run in runs)
+    assert made >= 20 * 19
+    # About one exchange a frame period for all twenty runs, not one per frame.
+    assert len(exchanges) <= 2.0 * 10 + 5
+    for run in runs:
+        transport.push_control(str(run.id), {"type": "stop"})
+    scheduler.run(until=lambda: not scheduler.drivers)
+
+
+def test_a_stopped_run_leaves_the_workers_memory(transport):
+    from simulations.transport import RETIRED_TTL
+
+    run = make_run()
+    transport.present[str(run.id)] = {"someone"}
+    clock = ScriptedClock(
+        [(1.0, lambda: transport.push_control(str(run.id), {"type": "stop"}))]
+    )
+    scheduler = Scheduler(transport, clock, threaded=False)
+    scheduler.adopt(str(run.id))
+    scheduler.run(until=lambda: str(run.id) in scheduler.outcomes)
+    assert scheduler.drivers == {}  # its engine is gone with its driver
+    assert str(run.id) in transport.streams  # its frames stay a while, for a reconnect
+    transport._sweep(time.monotonic() + RETIRED_TTL + 1)
+    for table in (transport.streams, transport.last, transport.controls):
+        assert str(run.id) not in table
