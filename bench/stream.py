@@ -1,17 +1,28 @@
 #!/usr/bin/env python
-"""Streaming benchmark: viewers per run and concurrent runs, in distributed mode.
+"""Streaming benchmark: viewers per run, concurrent runs and a class, distributed mode.
 
 Starts its own stack as real processes on 127.0.0.1 (a Redis database of its own on
 the local Redis, a Postgres database or a SQLite file, one or more Daphne processes,
 one or more Celery workers), creates runs through the HTTP API, watches them with
 asyncio websocket clients that acknowledge frames (``seen`` every 5 frames) as the
 browser does, and prints what it measured: delivered %, emitted-to-received latency,
-the share of frames received within 250 ms of their schedule, and CPU per process.
-It prints figures; it asserts nothing about timings.
+the share of frames received within 250 ms of their schedule, and CPU per process,
+also per run-second. It prints figures; it asserts nothing about timings.
 
-    .venv/bin/python bench/stream.py                       # both scenarios, fresh stack each
+    .venv/bin/python bench/stream.py                       # every scenario, fresh stack each
     .venv/bin/python bench/stream.py --scenario viewers --viewers 300
-    .venv/bin/python bench/stream.py --scenario runs --runs 100 --seconds 20 --json
+    .venv/bin/python bench/stream.py --scenario runs --runs 1000 --seconds 20 --json
+    .venv/bin/python bench/stream.py --scenario class --class-runs 300 --class-viewers 300
+
+Scenarios: ``viewers`` (one run, many viewers), ``runs`` (many runs, one viewer each),
+``class`` (both at once on one stack: ``--class-runs`` runs with one viewer each plus
+one run with ``--class-viewers`` viewers; the table has a row for each group, and the
+CPU figures of both rows are the whole stack's), ``both`` (viewers, then runs) and
+``all`` (viewers, runs, class). Each scenario gets a fresh stack.
+
+A worker process drives all its runs from one scheduler thread (at most
+``SCALELAB_WORKER_RUNS``, 1000 by default: ``--worker-runs`` to change it); its Celery
+thread pool (``--concurrency``, 8 as the app's default) only runs short tasks.
 
 Definitions (per scenario, over a steady window after a warm-up):
 
@@ -27,7 +38,10 @@ Definitions (per scenario, over a steady window after a warm-up):
 - CPU: user + system time of each process over the window, in % of one core; the
   machine total is in % of one core too (2 cores = 200 %), and "other" is the machine
   minus Daphne, workers and client: on a shared machine, read every figure beside it.
-  The Redis server is the shared local one: its figure includes whatever else uses it.
+  The Redis server is the shared local one: its figure includes whatever else uses it;
+- CPU per run-second: a process's CPU time over the window / (runs x window seconds),
+  in ms (so 1 ms means one run costs that process 0.1 % of a core); Daphne, worker
+  (each summed over its processes) and Redis, divided by every run of the stack.
 
 Diagnosis options: ``--timeline`` (latency and CPU per second), ``--profile gc`` (time
 the servers' garbage collections and match their pauses with late frames),
@@ -90,8 +104,10 @@ SCHEDULE_S = 0.250
 
 TARGETS = {
     "viewers": "100% delivered, p99 <= 200 ms",
-    "runs": ">= 99% of frames within 250 ms of schedule",
+    "runs": "100% delivered, >= 99% of frames within 250 ms of schedule",
 }
+APP_WORKER_RUNS = 1000  # SCALELAB_WORKER_RUNS's default: runs one worker process takes
+RUNS_PER_VISITOR = 1000  # the most SCALELAB_RUNS_PER_VISITOR accepts
 
 
 def log(message: str) -> None:
@@ -318,8 +334,11 @@ class Stack:
 
     def __init__(self, args: argparse.Namespace, label: str, runs: int = 1) -> None:
         self.args = args
-        # One per driving thread, plus Daphne's and the workers' own (supervisor, threads).
-        self.need_connections = runs + 10 * args.daphne + 5 * args.workers + 5
+        self.runs = runs
+        # Not one per run any more: a worker's runs share its store thread's connection,
+        # plus its supervisor's and a task thread's or two; Daphne's sync threads each
+        # hold one; and a few for migrate and this script.
+        self.need_connections = 10 * args.daphne + 4 * args.workers + 5
         self.label = label
         self.redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
         self.redis = redis.Redis.from_url(
@@ -362,9 +381,9 @@ class Stack:
                 room = self._pg_room()
                 if choice == "auto" and room < self.need_connections:
                     log(
-                        f"Postgres at 127.0.0.1:5432 has room for {room} more connection(s) and this scenario "
-                        f"needs about {self.need_connections} (each run's driver thread keeps its own "
-                        "connection); falling back to SQLite (--db postgres to use it anyway)"
+                        f"Postgres at 127.0.0.1:5432 has room for {room} more connection(s) and this stack "
+                        f"needs about {self.need_connections} (about 10 per Daphne, 4 per worker however "
+                        "many runs it drives); falling back to SQLite (--db postgres to use it anyway)"
                     )
                     raise LookupError("no room")
                 self._pg_admin(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
@@ -379,7 +398,8 @@ class Stack:
                     raise
                 log(
                     f"Postgres at 127.0.0.1:5432 is not usable ({exc.__class__.__name__}: {exc}); "
-                    "falling back to SQLite (several processes write checkpoints: expect lock waits)"
+                    "falling back to SQLite (Daphne writes runs and sessions while each worker "
+                    "writes batches of checkpoints: expect some lock waits)"
                 )
         self.database_url = f"sqlite:///{self.scratch / 'bench.sqlite3'}"
 
@@ -398,13 +418,15 @@ class Stack:
                 "SECRET_KEY": "bench-" + os.urandom(16).hex(),
                 "DEBUG": "0",
                 "ALLOWED_HOSTS": "127.0.0.1",
-                "SCALELAB_RUNS_PER_VISITOR": "1000",
+                "SCALELAB_RUNS_PER_VISITOR": str(RUNS_PER_VISITOR),
                 "SCALELAB_RUN_IDLE_S": "3600",
                 "SCALELAB_FRAME_HZ": str(self.args.hz),
                 "LOG_LEVEL": "WARNING",
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.args.worker_runs:
+            env["SCALELAB_WORKER_RUNS"] = str(self.args.worker_runs)
         if self.args.profile:
             env[PROFILE_ENV] = f"{self.args.profile}:{self.scratch / 'profile-%p.json'}"
         if self.args.gc:
@@ -496,7 +518,8 @@ class Stack:
                     p.nice(self.args.nice)
             psutil.Process().nice(self.args.nice)
         log(
-            f"stack {self.label}: Daphne on {', '.join(map(str, self.ports))}; {self.args.workers} worker(s)"
+            f"stack {self.label}: Daphne on {', '.join(map(str, self.ports))}; {self.args.workers} worker(s) "
+            f"of {self.args.concurrency} task thread(s)"
             + (f"; nice {self.args.nice}" if self.args.nice else "")
         )
 
@@ -602,8 +625,12 @@ def http_get(
         conn.close()
 
 
-def create_runs(port: int, count: int, kind: str, deadline: float) -> list[str]:
-    """Create ``count`` runs as one visitor (quota raised), the way the sandbox page does."""
+def visitor(port: int, kind: str) -> dict[str, str]:
+    """Open the sandbox page as a new visitor; return the headers its API calls send.
+
+    The ``Cookie`` header carries the visitor's session: a websocket opened with it
+    is the runs' owner (it may send controls such as ``stop``).
+    """
     status, headers, _ = http_get(port, f"/sandbox/{kind}/")
     if status != 200:
         raise RuntimeError(f"GET /sandbox/{kind}/ answered {status}")
@@ -615,22 +642,41 @@ def create_runs(port: int, count: int, kind: str, deadline: float) -> list[str]:
     if "csrftoken" not in cookies:
         raise RuntimeError(f"no csrftoken cookie from /sandbox/{kind}/: {headers}")
     origin = f"http://127.0.0.1:{port}"
-    head = {
+    return {
         "Content-Type": "application/json",
         "X-CSRFToken": cookies["csrftoken"],
         "Origin": origin,
         "Referer": origin + f"/sandbox/{kind}/",
         "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
     }
-    ids = []
+
+
+def create_runs(
+    port: int,
+    count: int,
+    kind: str,
+    deadline: float,
+    head: dict[str, str] | None = None,
+    seed0: int = 1000,
+) -> list[str]:
+    """Create ``count`` runs the way the sandbox page does, as few visitors as can be.
+
+    The stack raises the quota to ``RUNS_PER_VISITOR`` live runs per visitor; past it,
+    another visitor creates the rest. With ``head`` (from ``visitor``), that visitor
+    creates them all (at most the quota).
+    """
+    ids: list[str] = []
+    own = head is None
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
     try:
         for i in range(count):
+            if own and i % RUNS_PER_VISITOR == 0:
+                head = visitor(port, kind)
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"created only {i} of {count} runs before the deadline"
                 )
-            body = json.dumps({"kind": kind, "seed": 1000 + i})
+            body = json.dumps({"kind": kind, "seed": seed0 + i})
             try:
                 conn.request("POST", "/api/runs/", body=body, headers=head)
                 resp = conn.getresponse()
@@ -789,20 +835,65 @@ async def watch(v: Viewer, full_json: bool, ack_every: int, after: int = 0) -> N
 # A scenario -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Group:
+    """Runs of one scenario watched alike, measured and reported together."""
+
+    label: str  # "runs", "viewers"
+    runs: int
+    per_run: int  # viewers of each run
+    target: str  # a key of TARGETS
+
+
+def plan_of(args) -> list[tuple[str, list[Group]]]:
+    """The scenarios to run, in order, each on a fresh stack."""
+    chosen = {
+        "viewers": ["viewers"],
+        "runs": ["runs"],
+        "class": ["class"],
+        "both": ["viewers", "runs"],
+        "all": ["viewers", "runs", "class"],
+    }[args.scenario]
+    groups = {
+        "viewers": [Group("viewers", 1, args.viewers, "viewers")],
+        "runs": [Group("runs", args.runs, 1, "runs")],
+        # A class at once: a run each for the students, and the teacher's run on
+        # the projector... watched by every student too.
+        "class": [
+            Group("runs", args.class_runs, 1, "runs"),
+            Group("viewers", 1, args.class_viewers, "viewers"),
+        ],
+    }
+    return [(name, groups[name]) for name in chosen]
+
+
 async def run_scenario(
-    stack: Stack, name: str, n_runs: int, per_run: int, args
-) -> dict[str, Any]:
+    stack: Stack, name: str, groups: list[Group], args
+) -> list[dict[str, Any]]:
+    """Run one scenario on ``stack``: every group at once, one measured window."""
     hz = args.hz
     loop = asyncio.get_running_loop()
     t0 = time.monotonic()
     port0 = stack.ports[0]
+    n_runs = sum(g.runs for g in groups)
     run_ids = await loop.run_in_executor(
-        None, create_runs, port0, n_runs, args.kind, time.monotonic() + 120
+        None,
+        create_runs,
+        port0,
+        n_runs,
+        args.kind,
+        time.monotonic() + 120 + 0.2 * n_runs,
     )
+    group_ids: list[list[str]] = []
+    at = 0
+    for g in groups:
+        group_ids.append(run_ids[at : at + g.runs])
+        at += g.runs
     log(f"{name}: created {len(run_ids)} run(s) in {time.monotonic() - t0:.1f} s")
 
     # Wait until every run has published (the worker picked it up).
-    deadline = time.monotonic() + 60
+    wait_s = 60 + 0.05 * n_runs
+    deadline = time.monotonic() + wait_s
     while True:
         seqs = last_seqs(stack.redis, run_ids)
         started = sum(1 for s in seqs.values() if s > 0)
@@ -811,7 +902,7 @@ async def run_scenario(
         stack.check_alive()
         if time.monotonic() > deadline:
             raise RuntimeError(
-                f"only {started} of {len(run_ids)} runs published a frame within 60 s"
+                f"only {started} of {len(run_ids)} runs published a frame within {wait_s:.0f} s"
             )
         await asyncio.sleep(0.2)
     log(
@@ -828,17 +919,26 @@ async def run_scenario(
         ):
             await asyncio.sleep(0.2)
         log(f"{name}: runs are {args.join_after:g} s old; connecting viewers")
-    viewers = [
-        Viewer(run_id, stack.ports[(i * per_run + j) % len(stack.ports)])
-        for i, run_id in enumerate(run_ids)
-        for j in range(per_run)
-    ]
-    # Open in batches: at most connect_concurrency handshakes in flight.
+    group_viewers: list[list[Viewer]] = []
+    k = 0
+    for g, ids in zip(groups, group_ids):
+        vs = []
+        for run_id in ids:
+            for _ in range(g.per_run):
+                vs.append(Viewer(run_id, stack.ports[k % len(stack.ports)]))
+                k += 1
+        group_viewers.append(vs)
+    viewers = [v for vs in group_viewers for v in vs]
+    # Open in batches: at most connect_concurrency handshakes in flight. Interleave
+    # the groups, so that none is connected long before the other.
+    order: list[Viewer] = []
+    for i in range(max(map(len, group_viewers), default=0)):
+        order.extend(vs[i] for vs in group_viewers if i < len(vs))
     tasks: list[asyncio.Task] = []
     t_conn = time.monotonic()
-    conn_deadline = t_conn + 90
-    for start in range(0, len(viewers), args.connect_concurrency):
-        batch = viewers[start : start + args.connect_concurrency]
+    conn_deadline = t_conn + 90 + 0.05 * len(viewers)
+    for start in range(0, len(order), args.connect_concurrency):
+        batch = order[start : start + args.connect_concurrency]
         after = {}
         if args.after == "latest":
             after = last_seqs(stack.redis, sorted({v.run_id for v in batch}))
@@ -899,28 +999,37 @@ async def run_scenario(
     await asyncio.wait(tasks, timeout=10)
     cpu = CpuMeter.between(cpu0, cpu1)
 
-    res = analyse(name, hz, run_ids, viewers, s0, s1, w1 - w0, cpu, args, stack)
-    res["pg_connections"] = pg
-    # Redis commands per second over the window (server-wide: the Redis is shared).
+    # Stack-wide figures: the same for every group of the scenario.
     calls = {
         k.removeprefix("cmdstat_"): (v["calls"] - cmd0.get(k, {}).get("calls", 0))
         / (w1 - w0)
         for k, v in cmd1.items()
     }
-    res["redis_calls_per_s"] = {
-        k: round(v) for k, v in sorted(calls.items(), key=lambda kv: -kv[1]) if v >= 1
+    shared = {
+        "pg_connections": pg,
+        # Redis commands per second over the window (server-wide: the Redis is shared).
+        "redis_calls_per_s": {
+            k: round(v)
+            for k, v in sorted(calls.items(), key=lambda kv: -kv[1])
+            if v >= 1
+        },
+        "client_loop_lag_ms": {
+            "p50": round(pct(lags, 0.5), 1),
+            "p99": round(pct(lags, 0.99), 1),
+            "max": round(max(lags, default=math.nan), 1),
+        },
     }
-    res["client_loop_lag_ms"] = {
-        "p50": round(pct(lags, 0.5), 1),
-        "p99": round(pct(lags, 0.99), 1),
-        "max": round(max(lags, default=math.nan), 1),
-    }
-    res["timeline"] = timeline(viewers, s0, s1, w0, samples)
-    stack.viewers, stack.window = (
-        viewers,
-        (s0, s1),
-    )  # for gc_attribution once the stack stopped
-    return res
+    results = []
+    for i, (g, ids, vs) in enumerate(zip(groups, group_ids, group_viewers)):
+        res = analyse(name, hz, ids, vs, s0, s1, w1 - w0, cpu, args, stack, g, n_runs)
+        res.update(shared)
+        res["timeline"] = timeline(vs, s0, s1, w0, samples)
+        res["stack_groups"] = len(groups)
+        res["shared_with_previous"] = i > 0  # stack-wide lines printed once
+        results.append(res)
+    # for gc_attribution once the stack stopped
+    stack.viewers, stack.window = viewers, (s0, s1)
+    return results
 
 
 def gc_attribution(stack: Stack, late_ms: float = 100.0) -> dict[str, Any]:
@@ -991,7 +1100,7 @@ def timeline(viewers, s0, s1, w0, samples) -> list[dict[str, Any]]:
 
 
 def analyse(
-    name, hz, run_ids, viewers, s0, s1, window_s, cpu, args, stack
+    name, hz, run_ids, viewers, s0, s1, window_s, cpu, args, stack, group, stack_runs
 ) -> dict[str, Any]:
     period = 1.0 / hz
     by_run: dict[str, list[Viewer]] = {}
@@ -1047,7 +1156,9 @@ def analyse(
     ]
     res = {
         "scenario": name,
+        "group": group.label,
         "runs": len(run_ids),
+        "stack_runs": stack_runs,
         "viewers_per_run": len(viewers) // max(1, len(run_ids)),
         "viewers_connected": sum(v.connected for v in viewers),
         "viewer_errors": sorted({v.error for v in viewers if v.error})[:5],
@@ -1085,6 +1196,13 @@ def analyse(
             ).most_common(5)
         ],
         "cpu_pct_of_core": {k: round(x, 1) for k, x in cpu.items()},
+        # CPU s over the window / (runs x window s) x 1000 = % of a core x 10 / runs;
+        # every run of the stack, as the CPU is the whole stack's.
+        "cpu_ms_per_run_s": {
+            k: round(cpu[k] * 10 / max(1, stack_runs), 3)
+            for k in ("daphne", "worker", "redis")
+            if k in cpu
+        },
         "database": "postgres" if stack.pg else "sqlite",
         "daphne": args.daphne,
         "workers": args.workers,
@@ -1094,14 +1212,15 @@ def analyse(
         "after": args.after,
         "log_problems": stack.log_problems(),
     }
-    if name == "viewers":
-        res["target"] = TARGETS["viewers"]
+    res["target"] = TARGETS[group.target]
+    if group.target == "viewers":
         res["target_met"] = bool(
             expected and delivered == expected and res["p99_ms"] <= 200
         )
     else:
-        res["target"] = TARGETS["runs"]
-        res["target_met"] = bool(expected and res["within_schedule_pct"] >= 99.0)
+        res["target_met"] = bool(
+            expected and delivered == expected and res["within_schedule_pct"] >= 99.0
+        )
     return res
 
 
@@ -1119,7 +1238,8 @@ def fmt(x: float, nd: int = 1) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     head = (
         "| scenario | frames/s target (got) | delivered % | p50 ms | p99 ms | within 250 ms % "
-        "| CPU daphne | CPU worker | CPU redis | CPU client | CPU machine | target | met |"
+        "| CPU daphne | CPU worker | CPU redis | CPU client | CPU machine "
+        "| CPU ms per run-s daphne / worker / redis | target | met |"
     )
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -1130,9 +1250,14 @@ def table(results: list[dict[str, Any]]) -> str:
             )
             continue
         c = r["cpu_pct_of_core"]
+        per = r["cpu_ms_per_run_s"]
+        grouped = r.get("stack_groups", 1) > 1
         label = (
-            f"{r['scenario']}: {r['runs']} run(s) x {r['viewers_per_run']} viewer(s)"
+            f"{r['scenario']}"
+            + (f" ({r['group']})" if grouped else "")
+            + f": {r['runs']} run(s) x {r['viewers_per_run']} viewer(s)"
             f" ({r['daphne']} daphne, {r['workers']} worker, {r['database']}"
+            + (f"; {r['stack_runs']} runs on the stack" if grouped else "")
             + (f", nice {r['nice']}" if r.get("nice") else "")
             + (f", gc {r['gc_mode']}" if r.get("gc_mode") else "")
             + ")"
@@ -1141,15 +1266,23 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {label} | {r['hz']} ({fmt(r['published_fps_per_run'])}) | {fmt(r['delivered_pct'], 2)} "
             f"| {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} | {fmt(r['within_schedule_pct'], 2)} "
             f"| {fmt(c.get('daphne'))} % | {fmt(c.get('worker'))} % | {fmt(c.get('redis'))} % "
-            f"| {fmt(c.get('client'))} % | {fmt(c.get('machine'))} % | {r['target']} "
-            f"| {'yes' if r['target_met'] else 'NO'} |"
+            f"| {fmt(c.get('client'))} % | {fmt(c.get('machine'))} % "
+            f"| {fmt(per.get('daphne'), 3)} / {fmt(per.get('worker'), 3)} / {fmt(per.get('redis'), 3)} "
+            f"| {r['target']} | {'yes' if r['target_met'] else 'NO'} |"
         )
     return "\n".join(rows)
 
 
 def details(r: dict[str, Any], show_timeline: bool = False) -> str:
+    grouped = r.get("stack_groups", 1) > 1
     lines = [
-        f"{r['scenario']}: window {r['window_s']} s; published {r['frames_published']} frame(s) "
+        f"{r['scenario']}"
+        + (
+            f" ({r['group']}: {r['runs']} run(s) x {r['viewers_per_run']})"
+            if grouped
+            else ""
+        )
+        + f": window {r['window_s']} s; published {r['frames_published']} frame(s) "
         f"({r['published_fps_per_run']} /s per run on average, slowest run {r['published_fps_per_run_min']} /s); "
         f"expected {r['frames_expected']}, delivered {r['frames_delivered']}; "
         f"viewers connected {r['viewers_connected']} (errors {r['viewer_error_count']})",
@@ -1165,8 +1298,13 @@ def details(r: dict[str, Any], show_timeline: bool = False) -> str:
             if r["stalled_viewers"]
             else ""
         ),
-        f"  CPU % of one core: {r['cpu_pct_of_core']}; client event loop lag ms {r['client_loop_lag_ms']}",
     ]
+    if not r.get("shared_with_previous"):
+        lines += [
+            f"  CPU % of one core{' (whole stack)' if grouped else ''}: {r['cpu_pct_of_core']}; "
+            f"client event loop lag ms {r['client_loop_lag_ms']}",
+            f"  CPU ms per run-second ({r['stack_runs']} run(s)): {r['cpu_ms_per_run_s']}",
+        ]
     if show_timeline:
         lines.append(
             "  per second: frames received, latency p50/p99/max ms, CPU daphne/worker/client/machine/other %"
@@ -1185,12 +1323,14 @@ def details(r: dict[str, Any], show_timeline: bool = False) -> str:
             f"{g['late_ms']:g} ms had a GC pause of a server process in flight {g['by_process']}; "
             f"pauses (gen 2, or > 5 ms) in the window, ms: {g['gc_pauses_in_window_ms']}"
         )
+    for e in r["viewer_errors"]:
+        lines.append(f"  viewer error: {e}")
+    if r.get("shared_with_previous"):
+        return "\n".join(lines)
     if r.get("redis_calls_per_s"):
         lines.append(f"  Redis calls/s (whole server): {r['redis_calls_per_s']}")
     if r.get("pg_connections"):
         lines.append(f"  Postgres connections at window end: {r['pg_connections']}")
-    for e in r["viewer_errors"]:
-        lines.append(f"  viewer error: {e}")
     for name, bad in r["log_problems"].items():
         lines.append(f"  log {name}: " + bad[0])
         lines.extend(f"    {line}" for line in bad[1:])
@@ -1206,7 +1346,10 @@ def main() -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--scenario", choices=("viewers", "runs", "both"), default="both"
+        "--scenario",
+        choices=("viewers", "runs", "class", "both", "all"),
+        default="all",
+        help="both: viewers then runs; all: viewers, runs, then class (default)",
     )
     parser.add_argument(
         "--viewers",
@@ -1217,8 +1360,20 @@ def main() -> int:
     parser.add_argument(
         "--runs",
         type=int,
-        default=100,
+        default=1000,
         help="concurrent runs, one viewer each (scenario runs)",
+    )
+    parser.add_argument(
+        "--class-runs",
+        type=int,
+        default=300,
+        help="runs with one viewer each (scenario class)",
+    )
+    parser.add_argument(
+        "--class-viewers",
+        type=int,
+        default=300,
+        help="viewers of the one shared run, at the same time (scenario class)",
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument(
@@ -1242,7 +1397,17 @@ def main() -> int:
         "--workers", type=int, default=1, help="Celery worker processes"
     )
     parser.add_argument(
-        "--concurrency", type=int, default=200, help="threads per Celery worker"
+        "--concurrency",
+        type=int,
+        default=8,
+        help="task threads per Celery worker (the runs are driven by its one scheduler "
+        "thread, not by these)",
+    )
+    parser.add_argument(
+        "--worker-runs",
+        type=int,
+        default=0,
+        help=f"SCALELAB_WORKER_RUNS, the runs one worker process takes (default: the app's, {APP_WORKER_RUNS})",
     )
     parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto")
     parser.add_argument(
@@ -1311,20 +1476,26 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    plan = []
-    if args.scenario in ("viewers", "both"):
-        plan.append(("viewers", 1, args.viewers))
-    if args.scenario in ("runs", "both"):
-        plan.append(("runs", args.runs, 1))
-    results = []
-    for name, n_runs, per_run in plan:
+    plan = plan_of(args)
+    capacity = args.workers * (args.worker_runs or APP_WORKER_RUNS)
+    for name, groups in plan:
+        n_runs = sum(g.runs for g in groups)
+        if n_runs > capacity:
+            log(
+                f"{name}: {n_runs} runs for {args.workers} worker(s) of "
+                f"{args.worker_runs or APP_WORKER_RUNS} runs each: the rest would wait; "
+                "use --workers or --worker-runs"
+            )
+            return 2
+    results: list[dict[str, Any]] = []
+    for name, groups in plan:
+        n_runs = sum(g.runs for g in groups)
         stack = Stack(args, name, n_runs)
         failed = None
+        first = len(results)
         try:
             stack.start()
-            results.append(
-                asyncio.run(run_scenario(stack, name, n_runs, per_run, args))
-            )
+            results.extend(asyncio.run(run_scenario(stack, name, groups, args)))
         except KeyboardInterrupt:
             log("interrupted: stopping the stack")
             stack.stop()
@@ -1340,15 +1511,19 @@ def main() -> int:
             )
         finally:
             stack.stop()
+        mine = results[first:]
         if args.profile:
             if args.profile == "stacks":
                 for proc_name, proc in stack.procs:
                     print_profile(stack.scratch / f"profile-{proc.pid}.json", proc_name)
             if not failed:
-                results[-1]["gc"] = gc_attribution(stack)
+                gc_found = gc_attribution(stack)  # over every viewer of the stack
+                for r in mine:
+                    r["gc"] = gc_found
         if not args.json and not failed:
-            print(details(results[-1], args.timeline), file=sys.stderr, flush=True)
-        if failed or results[-1].get("log_problems") or args.keep_logs:
+            for r in mine:
+                print(details(r, args.timeline), file=sys.stderr, flush=True)
+        if failed or any(r.get("log_problems") for r in mine) or args.keep_logs:
             log(f"{name}: logs kept in {stack.scratch}")
         else:
             shutil.rmtree(stack.scratch, ignore_errors=True)
@@ -1363,7 +1538,15 @@ def main() -> int:
         )
     else:
         print(
-            f"\n`{cmd}` on {psutil.cpu_count()} CPU(s); CPU in % of one core, averaged over the window\n"
+            f"\n`{cmd}` on {psutil.cpu_count()} CPU(s); CPU in % of one core, averaged over the window; "
+            "CPU ms per run-s = a process's CPU ms over the window / (runs on the stack x window s)"
+            + (
+                ". In the class rows both groups ran at once on one stack: their CPU figures "
+                "are the whole stack's"
+                if any(r.get("stack_groups", 1) > 1 for r in results)
+                else ""
+            )
+            + "\n"
         )
         print(table(results))
     return 0

@@ -80,6 +80,7 @@ class Scheduler:
         self.lock = threading.Lock()  # guards ``loading`` for adopt() callers
         self.release: list[str] = []
         self.unsent: Exchange | None = None  # a tick the transport did not take
+        self.exchanged_at = -1.0
         self.outcomes: OrderedDict[str, str] = OrderedDict()
         self.stopping = threading.Event()
         self.dropping = threading.Event()
@@ -157,7 +158,10 @@ class Scheduler:
         if self.release:
             batch.release += self.release
             self.release = []
-        if batch:
+        # An idle scheduler still exchanges once a second, which lets the
+        # transport forget the runs that ended (embedded mode sweeps then).
+        if batch or now - self.exchanged_at >= 1.0:
+            self.exchanged_at = now
             try:
                 reply = self.transport.exchange(batch)
             except TRANSIENT_ERRORS as exc:
