@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from typing import Any
 
@@ -124,6 +125,7 @@ class RunStore:
     def _write(self, saves: dict[str, tuple[int, dict[str, Any]]]) -> None:
         now = timezone.now()
         written = []
+        periodic = []
         with transaction.atomic():
             for run_id, (version, fields) in saves.items():
                 update = dict(fields)
@@ -134,10 +136,16 @@ class RunStore:
                         checkpoint_seq=state["seq"],
                         checkpoint_at=now,
                     )
+                if update["status"] in LIVE and state is not None:
+                    periodic.append((run_id, version, update))
+                    continue
                 if update["status"] not in LIVE:
                     update["ended_at"] = now
                 count = Run.objects.filter(id=run_id, status__in=LIVE).update(**update)
                 written.append(("saved", run_id, version, count > 0))
+            if periodic:
+                live = _update_live(periodic)
+                written += [("saved", r, v, r in live) for r, v, _ in periodic]
         self.results.extend(written)
 
     def _load(self, run_id: str) -> tuple[Any, ...]:
@@ -194,3 +202,38 @@ class RunStore:
         )
         self.transport.clear_dispatch(run_id)
         return ("failed", run_id, published, reason)
+
+
+_PERIODIC = ("checkpoint", "checkpoint_seq", "checkpoint_at", "last_seq", "speed")
+_PERIODIC += ("params", "status")
+
+
+def _update_live(rows: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
+    """Write the checkpoints of live runs in one statement; return the ids still live.
+
+    The hot path of the store: every live run writes one every few seconds. One
+    prepared UPDATE for the whole batch costs far less than one ORM update each.
+    """
+    meta = Run._meta
+    quote = connection.ops.quote_name
+    fields = [meta.get_field(name) for name in _PERIODIC]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    live = [meta.get_field("status").get_db_prep_save(s, connection) for s in LIVE]
+    status = quote(meta.get_field("status").column)
+    # Every name comes from the model's own metadata, none from input.
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s AND {status} IN (%s, %s)"  # noqa: S608
+    params = [
+        [f.get_db_prep_save(update[f.name], connection) for f in fields]
+        + [meta.pk.get_db_prep_save(uuid.UUID(run_id), connection), *live]
+        for run_id, _, update in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+    ids = [uuid.UUID(run_id) for run_id, _, _ in rows]
+    return {
+        str(i)
+        for i in Run.objects.filter(id__in=ids, status__in=LIVE).values_list(
+            "id", flat=True
+        )
+    }
