@@ -52,13 +52,18 @@ for j = 1, 6 do counts[j] = tonumber(ARGV[8 + j]) end
 local i = 15
 local feed = {}
 for _ = 1, counts[1] do
-  local run, prev, id, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  i = i + 4
-  local key = p .. ':run:' .. run .. ':frames'
-  local ok = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, 'm', text)
+  -- "<run> <previous id> <id> <text>": the feed's line, as it is
+  local line = ARGV[i]
+  i = i + 1
+  local a = string.find(line, ' ', 1, true)
+  local b = string.find(line, ' ', a + 1, true)
+  local c = string.find(line, ' ', b + 1, true)
+  local key = p .. ':run:' .. string.sub(line, 1, a - 1) .. ':frames'
+  local id = string.sub(line, b + 1, c - 1)
+  local ok = redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, 'm', string.sub(line, c + 1))
   if type(ok) ~= 'table' then
     redis.call('EXPIRE', key, keep)
-    feed[#feed + 1] = run .. ' ' .. prev .. ' ' .. id .. ' ' .. text
+    feed[#feed + 1] = line
   end
 end
 if #feed > 0 then
@@ -112,10 +117,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-def _id(value: Id) -> str:
-    return f"{value[0]}-{value[1]}"
 
 
 class _Feed:
@@ -223,8 +224,10 @@ class RedisTransport:
             len(batch.release),
             len(batch.retire),
         ]
-        for run_id, prev, id_, text in batch.entries:
-            args += (run_id, _id(prev), _id(id_), text)
+        args += [
+            f"{run_id} {prev[0]}-{prev[1]} {id_[0]}-{id_[1]} {text}"
+            for run_id, prev, id_, text in batch.entries
+        ]
         args += batch.controls
         args += batch.renew
         args += batch.viewers
