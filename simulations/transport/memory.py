@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from . import RETIRED_TTL, Entry, Exchange, Id, OnEntries, Published, Reply
+from .base import RETIRED_TTL, Entry, Exchange, Id, OnEntries, Published, Reply
 
 
 class _Listener:

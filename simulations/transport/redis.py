@@ -22,7 +22,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from . import (
+from .base import (
     RETIRED_TTL,
     STREAM_TTL,
     TRANSIENT_ERRORS,
