@@ -34,6 +34,7 @@ from .store import ENGINE_FAILED, RunStore
 log = logging.getLogger(__name__)
 
 MAX_CATCH_UP = 10  # frames one run may make in one tick to catch up after a stall
+TICK_BUDGET_S = 0.02  # CPU time one tick may spend on runs before its exchange
 STALL_S = 1.0  # further behind than this, a run skips ahead instead of bursting
 OUTCOMES_KEPT = 1000
 
@@ -149,14 +150,18 @@ class Scheduler:
         if self.dropping.is_set():
             self._drop_everything(batch)
         self._take_results(now, batch)
-        due: list[RunDriver] = []
+        # A tick does at most a budget's worth of runs, so that its exchange goes
+        # out while its first frames are fresh; the rest are the next tick's, at
+        # once. A scheduler with more runs than it can drive gives each run fewer
+        # frames, evenly, instead of sending every run's frames a second late.
+        deadline = time.perf_counter() + TICK_BUDGET_S
         while self.heap and self.heap[0][0] <= now + self.slack:
             _, _, driver = heapq.heappop(self.heap)
             driver.scheduled = False
             if self.drivers.get(driver.run_id) is driver and not driver.saving:
-                due.append(driver)
-        for driver in due:
-            self._step(driver, now, batch)
+                self._step(driver, now, batch)
+                if time.perf_counter() > deadline:
+                    break
         if self.release:
             batch.release += self.release
             self.release = []
