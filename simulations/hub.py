@@ -17,6 +17,7 @@ import logging
 import weakref
 from typing import Protocol
 
+from .memory import release_freed_memory
 from .transport import (
     TRANSIENT_ERRORS,
     Entry,
@@ -106,6 +107,7 @@ class Hub:
             if not self.viewers and self.feed is not None:
                 self.feed.close()  # no viewer here: stop reading every run's frames
                 self.feed = None
+            release_freed_memory()  # what its viewers held (at most every few s)
         with contextlib.suppress(*TRANSIENT_ERRORS):  # a stale presence expires
             await self.transport.aviewer(run_id, viewer.viewer_id, False)
 

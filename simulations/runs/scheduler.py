@@ -25,6 +25,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from ..memory import release_freed_memory
 from ..models import Run
 from ..transport import TRANSIENT_ERRORS, Exchange, Reply, Transport, get_transport
 from .constants import limits
@@ -83,6 +84,7 @@ class Scheduler:
         self.release: list[str] = []
         self.unsent: Exchange | None = None  # a tick the transport did not take
         self.exchanged_at = -1.0
+        self.freed = False  # a run ended since memory was last given back
         self.outcomes: OrderedDict[str, str] = OrderedDict()
         self.stopping = threading.Event()
         self.dropping = threading.Event()
@@ -182,6 +184,8 @@ class Scheduler:
                 )
                 return now + 0.5
             self._take_reply(now, batch, reply)
+        if self.freed and release_freed_memory():
+            self.freed = False  # ended runs' engines are given back to the OS
         return self.heap[0][0] if self.heap else now + 0.1
 
     def _step(self, driver: RunDriver, now: float, batch: Exchange) -> None:
@@ -305,6 +309,7 @@ class Scheduler:
     def _forget(self, driver: RunDriver, batch: Exchange, outcome: str) -> None:
         with self.lock:
             self.drivers.pop(driver.run_id, None)
+        self.freed = True
         batch.release.append(driver.run_id)
         batch.retire.append(driver.run_id)
         self._record(driver.run_id, outcome)

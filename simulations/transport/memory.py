@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..memory import release_freed_memory
 from .base import RETIRED_TTL, Entry, Exchange, Id, OnEntries, Published, Reply
 
 
@@ -71,10 +72,13 @@ class MemoryTransport:
                 self._release(run_id, batch.token)
             for run_id in batch.retire:
                 self.retired[run_id] = now + RETIRED_TTL
+            freed = False
             if now - self._swept_at >= 1.0:
                 self._swept_at = now
-                self._sweep(now)
+                freed = self._sweep(now)
             listeners = list(self.listeners)
+        if freed:
+            release_freed_memory()
         reply.published = len(out)
         if out:
             for listener in listeners:
@@ -82,15 +86,17 @@ class MemoryTransport:
                     listener.loop.call_soon_threadsafe(listener.on_entries, out)
         return reply
 
-    def _sweep(self, now: float) -> None:
-        """Forget stopped runs whose retirement is due: their memory goes back."""
-        for run_id in [r for r, at in self.retired.items() if at <= now]:
+    def _sweep(self, now: float) -> bool:
+        """Forget stopped runs whose retirement is due; return True if any went."""
+        due = [r for r, at in self.retired.items() if at <= now]
+        for run_id in due:
             del self.retired[run_id]
             for table in (self.streams, self.last, self.controls, self.present):
                 table.pop(run_id, None)
             self.dispatches.pop(run_id, None)
         for run_id in [r for r, at in self.dispatches.items() if at <= now]:
             del self.dispatches[run_id]
+        return bool(due)
 
     def last_id(self, run_id: str) -> Id:
         with self.lock:
