@@ -40,6 +40,7 @@ class MemoryTransport:
         self.retired: dict[str, float] = {}  # run id -> when its memory goes
         self.listeners: set[_Listener] = set()
         self._swept_at = 0.0
+        self._trim_pending = False
 
     # worker side
 
@@ -77,8 +78,11 @@ class MemoryTransport:
                 self._swept_at = now
                 freed = self._sweep(now)
             listeners = list(self.listeners)
-        if freed:
-            release_freed_memory()
+        # Given back at most every few seconds: a sweep that comes too soon after
+        # the last is given back at a later exchange.
+        self._trim_pending = self._trim_pending or freed
+        if self._trim_pending and release_freed_memory():
+            self._trim_pending = False
         reply.published = len(out)
         if out:
             for listener in listeners:
