@@ -119,6 +119,9 @@ class RunStore:
         finally:
             with self.cond:
                 self.busy = False
+            # With DEBUG on, Django logs every query, and a checkpoint's query holds
+            # its whole state: 9,000 of them would be hundreds of megabytes.
+            connection.queries_log.clear()
             if not connection.in_atomic_block:  # inside a test's transaction, keep it
                 close_old_connections()
 

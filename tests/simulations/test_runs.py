@@ -360,3 +360,19 @@ def test_a_stopped_run_leaves_the_workers_memory(transport):
     transport._sweep(time.monotonic() + RETIRED_TTL + 1)
     for table in (transport.streams, transport.last, transport.controls):
         assert str(run.id) not in table
+
+
+def test_with_debug_on_the_store_keeps_no_log_of_its_checkpoint_queries(
+    transport, settings
+):
+    from django.db import connection
+
+    settings.DEBUG = True  # as `make run` has it: Django logs every query
+    settings.SCALELAB = {**settings.SCALELAB, "CHECKPOINT_S": 1}
+    run = make_run()
+    drive(run, transport, [(5.0, {"type": "stop"})])
+    # Each logged checkpoint query holds the run's whole state (tens of KB).
+    writes = [q for q in connection.queries_log if q["sql"].startswith("UPDATE")]
+    assert writes == []
+    run.refresh_from_db()
+    assert run.checkpoint_seq > 0
