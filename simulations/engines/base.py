@@ -252,7 +252,7 @@ class Window:
     def total(self, name: str, now: float) -> float:
         """Return the total of ``name`` over the window ending at ``now``."""
         first = self._first(now)
-        total = 0  # as sum() starts: the same additions in the same order
+        total: float = 0  # as sum() starts: the same additions in the same order
         for index, totals in self.buckets:  # a plain loop: metrics() runs every frame
             if index >= first:
                 total += totals.get(name, 0.0)
