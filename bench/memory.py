@@ -67,6 +67,7 @@ from stream import (  # noqa: E402 - the sibling benchmark's stack helpers
     free_port,
     http_get,
     log,
+    stop_processes,
     visitor,
 )
 
@@ -216,21 +217,7 @@ class MemStack:
 
     def stop(self) -> None:
         """Stop every process started here (TERM, then KILL), bounded in time."""
-        for _, proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _, proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    log(f"process {proc.pid} did not exit")
+        stop_processes([proc for _, proc in self.procs], grace=15)
         if self.redis is not None:
             try:
                 self.redis.flushdb()

@@ -120,6 +120,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_processes(procs: list[subprocess.Popen], grace: float) -> None:
+    """Stop each process group (TERM, then KILL after ``grace`` s), bounded in time."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log(f"process {proc.pid} did not exit")
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return math.nan
@@ -560,21 +579,7 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every process started here (TERM, then KILL), bounded in time."""
-        for _, proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _, proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    log(f"process {proc.pid} did not exit")
+        stop_processes([proc for _, proc in self.procs], grace=10)
         try:
             self.redis.flushdb()
         except Exception as exc:  # noqa: BLE001
