@@ -4,8 +4,8 @@ A body or message is declared once, out of fields that each say what they accept
 ``Scalar`` wraps an engine-style ``Param`` (typed, bounded), ``Text``, ``Ref`` and
 ``Among`` cover the rest of the scalars, ``Object`` is a set of named fields (an
 undeclared field is refused), ``Tagged`` picks the declaration by a ``type`` field,
-and the ``Engine*``, ``Param*`` and ``Command*`` fields hand over to the engine's
-own declarations. ``validate`` returns the input normalised, or raises
+and the ``Engine*``, ``DeclaredName``, ``ParamValue`` and ``CommandArgs`` fields hand
+over to the engine's own declarations. ``validate`` returns the input normalised, or raises
 ``EngineError(field, message)``: the field is dotted when nested (``params.capacity``)
 and the message says what the field accepts.
 
@@ -254,23 +254,26 @@ class EngineParams(Spec):
 
 
 @dataclass(frozen=True)
-class ParamName(Spec):
-    """The name of a parameter of the run's engine (``env["kind"]``).
+class DeclaredName(Spec):
+    """The name of one of the run's engine's parameters or commands (``env["kind"]``).
 
     As in the engine's own errors, an unknown name is the field named.
     """
 
     name: str
+    of: str  # "param" or "command"
 
     def allowed(self, env: Env) -> str:
         engine = get_engine(env["kind"])
-        names = ", ".join(p.name for p in engine.params) or "none"
-        return f"the name of one of {engine.kind}'s parameters: {names}"
+        declared = engine.params if self.of == "param" else engine.commands
+        names = ", ".join(d.name for d in declared) or "none"
+        what = "parameters" if self.of == "param" else "commands"
+        return f"the name of one of {engine.kind}'s {what}: {names}"
 
     def check(self, value: Any, path: str, env: Env) -> Any:
         if not isinstance(value, str):
             raise self._refuse(value, path, env)
-        get_engine(env["kind"]).param(value)
+        getattr(get_engine(env["kind"]), self.of)(value)  # raises, naming the known
         return value
 
 
@@ -292,24 +295,6 @@ class ParamValue(Spec):
 
     def check(self, value: Any, path: str, env: Env) -> Any:
         return self._param(env).coerce(value)
-
-
-@dataclass(frozen=True)
-class CommandName(Spec):
-    """The name of a command of the run's engine; an unknown one is the field named."""
-
-    name: str
-
-    def allowed(self, env: Env) -> str:
-        engine = get_engine(env["kind"])
-        names = ", ".join(c.name for c in engine.commands) or "none"
-        return f"the name of one of {engine.kind}'s commands: {names}"
-
-    def check(self, value: Any, path: str, env: Env) -> Any:
-        if not isinstance(value, str):
-            raise self._refuse(value, path, env)
-        get_engine(env["kind"]).command(value)
-        return value
 
 
 @dataclass(frozen=True)
@@ -544,13 +529,13 @@ MESSAGES = Tagged(
         _message("speed", Among("value", SPEEDS), required=("value",)),
         _message(
             "set",
-            ParamName("name"),
+            DeclaredName("name", "param"),
             ParamValue("value", of="name"),
             required=("name", "value"),
         ),
         _message(
             "command",
-            CommandName("name"),
+            DeclaredName("name", "command"),
             CommandArgs("args", of="name"),
             required=("name",),
         ),
