@@ -26,7 +26,11 @@ from django.views.decorators.http import require_POST
 from .authoring import (
     ArrangeError,
     ImportFailed,
+    ImportResult,
     error_text,
+    import_held,
+    import_hold,
+    import_release,
     lesson_current_text,
     lesson_revert,
     lessons_arrange,
@@ -140,41 +144,72 @@ def lessons_arrange_view(request, model_admin):
 
 
 def lessons_import_view(request, model_admin):
-    """Upload lesson files (or zips of them): all of them are imported, or none."""
+    """Upload lesson files (or zips of them): all of them are imported, or none.
+
+    When they would retitle or move a module that holds other lessons too, the
+    page lists those changes and asks first; meanwhile the files wait in the cache
+    under a token the confirmation posts back.
+    """
     user = request.user
     if not (
         user.has_perm("lessons.add_lesson") and user.has_perm("lessons.change_lesson")
     ):
         raise PermissionDenied
-    form = ImportForm(request.POST or None, request.FILES or None)
+    token = request.POST.get("pending", "")
+    form = ImportForm(None if token else request.POST or None, request.FILES or None)
     errors: list[str] = []
-    if request.method == "POST" and form.is_valid():
+    uploads = None
+    if request.method == "POST" and token:
+        uploads = import_held(token, user=user)
+        if uploads is None:
+            errors = ["this import waited too long and was dropped: upload it again"]
+    elif request.method == "POST" and form.is_valid():
         files = form.cleaned_data["files"]
         if sum(f.size for f in files) > MAX_UPLOAD_BYTES:
             errors = [f"upload at most {MAX_UPLOAD_BYTES // 1_000_000} MB at once"]
         else:
-            try:
-                result = lessons_import(
-                    [(f.name, f.read()) for f in files], author=user
-                )
-            except ImportFailed as exc:
-                errors = exc.errors
-            else:
-                slugs = ", ".join(lesson.slug for lesson in result.lessons)
-                messages.success(
-                    request, f"Imported {len(result.lessons)} lesson(s): {slugs}."
-                )
-                if result.skipped:
-                    messages.warning(
-                        request, "Skipped (not .md): " + ", ".join(result.skipped)
-                    )
-                return redirect("admin:lessons_lesson_changelist")
+            uploads = [(f.name, f.read()) for f in files]
+    pending = None
+    if uploads is not None:
+        confirm = request.POST.get("confirm", "") if token else ""
+        try:
+            result = lessons_import(uploads, author=user, confirm=confirm)
+        except ImportFailed as exc:
+            errors = exc.errors
+            if token:
+                import_release(token, user=user)
+        else:
+            if not result.confirmation:
+                if token:
+                    import_release(token, user=user)
+                return _imported(request, result)
+            pending = {
+                "changes": result.module_changes,
+                "confirmation": result.confirmation,
+                "token": token or import_hold(result.files, user=user),
+                "changed_since": bool(confirm),
+            }
     return TemplateResponse(
         request,
         "admin/lessons/lesson/import.html",
-        _context(request, model_admin, "Import lesson files", form=form, errors=errors),
+        _context(
+            request,
+            model_admin,
+            "Import lesson files",
+            form=form,
+            errors=errors,
+            pending=pending,
+        ),
         status=400 if errors or form.errors else 200,
     )
+
+
+def _imported(request, result: ImportResult):
+    slugs = ", ".join(lesson.slug for lesson in result.lessons)
+    messages.success(request, f"Imported {len(result.lessons)} lesson(s): {slugs}.")
+    if result.skipped:
+        messages.warning(request, "Skipped (not .md): " + ", ".join(result.skipped))
+    return redirect("admin:lessons_lesson_changelist")
 
 
 def _may_revert(request, model_admin, lesson) -> bool:

@@ -6,7 +6,7 @@ from .consumers import RunConsumer
 
 websocket_urlpatterns = [
     re_path(rf"^ws/runs/(?P<run_id>{UUIDConverter.regex})/$", RunConsumer.as_asgi()),
-    # No run has an id that is not a UUID: refuse the handshake, rather than let
-    # the router fail on a path it has no route for.
-    re_path(r"^ws/runs/[^/]+/$", WebsocketDenier.as_asgi()),
+    # Any other path (an id that is not a UUID, ``ws/runs/../../admin/``) is
+    # refused at the handshake: the router would raise on a path no route matches.
+    re_path(r"", WebsocketDenier.as_asgi()),
 ]

@@ -10,7 +10,9 @@ over to the engine's own declarations. ``validate`` returns the input normalised
 and the message says what the field accepts.
 
 ``json_object`` decodes the JSON text itself, refusing what is too large, not an
-object or nested deeper than any declaration goes.
+object or nested deeper than any declaration goes; ``json_body`` also refuses an HTTP
+body not sent as JSON (``MediaTypeError``, a 415). No error quotes back more than
+``ECHO`` characters of what it was sent.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ Env = Mapping[str, Any]
 
 MAX_BODY = 16_384  # bytes of an HTTP body; the largest real one is under 2 KB
 MAX_DEPTH = 8  # levels of nesting; no declaration goes deeper than 2
+ECHO = 80  # characters of a value that an error quotes back
+JSON_TYPE = "application/json"
 
 # JSON strings, so that brackets inside them are not counted as nesting.
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
@@ -65,6 +69,17 @@ def _kind_of(value: Any) -> str:
 
 def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def shorten(text: str) -> str:
+    """Return ``text`` cut to ``ECHO`` characters, saying how long it was."""
+    if len(text) <= ECHO:
+        return text
+    return f"{text[:ECHO]}... ({len(text)} characters)"
+
+
+class MediaTypeError(EngineError):
+    """An HTTP body not sent as JSON: answered with 415 Unsupported Media Type."""
 
 
 class Spec:
@@ -415,7 +430,43 @@ def validate(spec: Spec, value: Any, **env: Any) -> Any:
     ``env`` gives what the declaration needs from outside the value, such as the
     ``kind`` of the run a message is for.
     """
-    return spec.check(value, "", env)
+    try:
+        return spec.check(value, "", env)
+    except EngineError as exc:
+        raise _cut_short(exc, value) from None
+
+
+def _long_parts(value: Any, found: list[Any]) -> None:
+    """Collect the parts of a decoded JSON value too long to quote back whole."""
+    if len(repr(value)) > ECHO:
+        found.append(value)
+    if isinstance(value, dict):
+        found.extend(key for key in value if len(repr(key)) > ECHO)
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            _long_parts(item, found)
+
+
+def _cut_short(exc: EngineError, value: Any) -> EngineError:
+    """Return ``exc`` with every long part of ``value`` it quotes cut short.
+
+    Messages, the engines' too, quote a value as its ``repr``, and a field names a
+    key as it is: outer parts are cut first, so what they hold goes with them.
+    """
+    parts: list[Any] = []
+    _long_parts(value, parts)
+    if not parts:
+        return exc
+    field, message = exc.field, exc.message
+    for part in sorted(parts, key=lambda p: len(repr(p)), reverse=True):
+        if isinstance(part, str):
+            quoted = f"{part[:ECHO]!r}... ({len(part)} characters)"
+            field = field.replace(part, shorten(part))
+        else:
+            quoted = shorten(repr(part))
+        message = message.replace(repr(part), quoted)
+    return EngineError(field, message)
 
 
 # Decoding ------------------------------------------------------------------
@@ -424,7 +475,9 @@ def validate(spec: Spec, value: Any, **env: Any) -> Any:
 def _finite(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):
-        raise ValueError(f"{text} is out of range: JSON numbers must be finite")
+        raise ValueError(
+            f"{shorten(text)} is out of range: JSON numbers must be finite"
+        )
     return number
 
 
@@ -463,9 +516,7 @@ def json_object(
     else:
         raise EngineError(field, f"{what} must be a JSON object sent as text")
     if size > limit:
-        raise EngineError(
-            field, f"{what} must be at most {limit} bytes of JSON; it has {size}"
-        )
+        raise _too_large(field, what, limit, str(size))
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
@@ -488,9 +539,44 @@ def json_object(
     return value
 
 
-def json_body(request) -> dict[str, Any]:
-    """Return the JSON object of an HTTP request's body (empty: ``{}``)."""
-    return json_object(request.body or b"{}")
+def _too_large(field: str, what: str, limit: int, size: str) -> EngineError:
+    return EngineError(
+        field, f"{what} must be at most {limit} bytes of JSON; it has {size}"
+    )
+
+
+def _declared_length(request) -> int | None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+def json_body(request, *, limit: int = MAX_BODY) -> dict[str, Any]:
+    """Return the JSON object of an HTTP request's body (empty: ``{}``).
+
+    Refused before anything is read: a body not sent as UTF-8 ``application/json``
+    (MediaTypeError), and one declared longer than ``limit`` bytes; no more than
+    ``limit`` bytes are ever read.
+    """
+    length = _declared_length(request)
+    charset = (request.content_params or {}).get("charset", "utf-8").lower()
+    if request.content_type != JSON_TYPE or charset not in ("utf-8", "utf8"):
+        if length == 0 or (length is None and not request.read(1)):
+            return {}  # nothing was sent, so nothing of the wrong type
+        sent = request.META.get("CONTENT_TYPE")
+        raise MediaTypeError(
+            "body",
+            f"the request body must be sent as {JSON_TYPE} (UTF-8); it was sent "
+            + (f"as {shorten(sent)}" if sent else "with no Content-Type"),
+        )
+    if length is not None and length > limit:
+        raise _too_large("body", "the request body", limit, str(length))
+    data = request.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large("body", "the request body", limit, "more")
+    return json_object(data or b"{}", limit=limit)
 
 
 # Declarations ----------------------------------------------------------------

@@ -7,7 +7,7 @@ import zipfile
 from html.parser import HTMLParser
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
@@ -189,14 +189,6 @@ def module():
 @pytest.fixture(autouse=True)
 def terms():
     Term.objects.create(slug="cache", term="Cache", definition="Fast memory in front.")
-
-
-@pytest.fixture
-def instructor(client):
-    user = User.objects.create_user("ines", password="pw-for-tests-only", is_staff=True)
-    user.groups.add(Group.objects.get(name="Instructors"))
-    client.force_login(user)
-    return user
 
 
 def change_url(lesson: Lesson) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import RequestFactory
 
 from lessons.models import Question
 from lessons.services import load_directory
@@ -12,10 +13,13 @@ from simulations.engines.base import EngineError
 from simulations.models import CurveJob, Run
 from simulations.runs.controls import control_parse
 from simulations.validation import (
+    ECHO,
     MAX_BODY,
     MAX_DEPTH,
     MESSAGES,
     RUN_CREATE,
+    MediaTypeError,
+    json_body,
     json_object,
     message_ref,
     validate,
@@ -82,6 +86,114 @@ def test_a_body_over_the_size_limit_is_a_400_naming_the_body(client, endpoint):
     response = post(client, endpoint, text)
     assert response.status_code == 400
     assert f"at most {MAX_BODY} bytes" in response.json()["errors"]["body"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json; charset=latin-1",
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["runs", "curves", "answer"])
+def test_a_body_not_sent_as_json_is_refused_naming_the_type_it_needs(
+    client, choice_question, endpoint, content_type
+):
+    url = {"runs": "/api/runs/", "curves": "/api/curves/", "answer": choice_question[0]}
+    body = '{"kind": "cache"}' if endpoint == "runs" else "{}"
+    response = client.post(url[endpoint], data=body, content_type=content_type)
+    assert response.status_code in (400, 415)
+    assert response.json() == {
+        "errors": {
+            "body": "the request body must be sent as application/json (UTF-8); it "
+            f"was sent as {content_type}"
+        }
+    }
+    assert not Run.objects.exists() and not CurveJob.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", ["runs", "curves", "answer"])
+def test_a_body_not_sent_as_json_is_a_415(client, choice_question, endpoint):
+    url = {"runs": "/api/runs/", "curves": "/api/curves/", "answer": choice_question[0]}
+    response = client.post(url[endpoint], data="{}", content_type="text/plain")
+    assert response.status_code == 415
+
+
+def test_a_json_body_may_name_its_charset_and_an_empty_one_is_empty():
+    factory = RequestFactory()
+    sent = factory.post(
+        "/", data='{"seed": 1}', content_type="application/json; charset=UTF-8"
+    )
+    assert json_body(sent) == {"seed": 1}
+    assert json_body(factory.post("/", data="", content_type="text/plain")) == {}
+    with pytest.raises(MediaTypeError) as caught:
+        json_body(factory.post("/", data="{}", content_type=""))
+    assert caught.value.message.endswith("it was sent with no Content-Type")
+
+
+def test_a_body_declared_too_large_is_refused_before_it_is_read():
+    request = RequestFactory().post(
+        "/", data="{}", content_type="application/json", CONTENT_LENGTH="10000000"
+    )
+    with pytest.raises(EngineError) as caught:
+        json_body(request)
+    assert caught.value.field == "body"
+    assert caught.value.message == (
+        f"the request body must be at most {MAX_BODY} bytes of JSON; it has 10000000"
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "body", "field", "words"),
+    [
+        ("/api/runs/", {"kind": "cache", "lesson": "a" * 15_000}, "lesson", "a slug"),
+        ("/api/runs/", {"kind": "k" * 15_000}, "kind", "kinds: balancer, cache"),
+        ("/api/runs/", {"k" * 15_000: 1}, "k" * ECHO, "its fields: kind, params"),
+        (
+            "/api/runs/",
+            {"kind": "cache", "params": {"capacity": "x" * 15_000}},
+            "params.capacity",
+            "capacity must be an integer from 1 to 1000000",
+        ),
+        (
+            "/api/runs/",
+            {"kind": "cache", "params": {"p" * 15_000: 1}},
+            "params." + "p" * ECHO,
+            "its parameters: keys, zipf_s",
+        ),
+        (
+            "/api/runs/",
+            {"kind": "cache", "seed": [1] * 5000},
+            "seed",
+            "an integer from 0",
+        ),
+        ("/api/curves/", {"keys": "1" * 15_000}, "keys", "an integer from 10"),
+        ("/api/runs/", {"kind": "cache", "seed": 1e308 * 10}, "body", "finite"),
+    ],
+)
+def test_a_huge_value_is_never_echoed_back_whole(client, url, body, field, words):
+    text = json.dumps(body).replace("Infinity", "1" * 15_000 + "e9")
+    response = post(client, url, text)
+    assert response.status_code == 400
+    assert len(response.content) < 1000
+    ((named, message),) = response.json()["errors"].items()
+    assert named.startswith(field)
+    assert words in message
+
+
+def test_a_long_value_is_quoted_by_its_start_and_its_length():
+    error = refusal(
+        MESSAGES, {"type": "set", "name": "y" * 500, "value": 1}, kind="cache"
+    )
+    assert error.field == "y" * ECHO + "... (500 characters)"
+    assert error.message.startswith(
+        "cache has no parameter '" + "y" * ECHO + "'... (500 characters); its "
+        "parameters: keys, zipf_s"
+    )
 
 
 @pytest.mark.parametrize(
