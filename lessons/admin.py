@@ -106,6 +106,7 @@ class LessonAdmin(admin.ModelAdmin):
                         "status",
                         "summary",
                         "student_view",
+                        "base_version",
                     ]
                 },
             ),
@@ -124,7 +125,9 @@ class LessonAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         engine = self.engine_for(request, obj)
-        kwargs["form"] = lesson_form_for(engine.kind if engine else None)
+        kwargs["form"] = lesson_form_for(
+            engine.kind if engine else None, editor=request.user
+        )
         return super().get_form(request, obj, change, **kwargs)
 
     def bound_forms(self, request, obj=None):

@@ -14,18 +14,23 @@ from typing import Any, ClassVar
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.formsets import DELETION_FIELD_NAME
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from simulations.engines import REGISTRY, kinds
 from simulations.engines.base import Engine, EngineError, Param
 
-from .authoring import SOURCE, error_text, preset_from_values
+from .authoring import SOURCE, error_text, preset_from_values, version_label
 from .models import Lesson, Question, Step, Term
 from .services import (
     STEP_FIELDS,
+    LessonChanges,
     LessonFileError,
+    lesson_changes_since,
     validate_lesson,
     validate_question,
     validate_step,
+    version_latest_id,
 )
 
 PRESET_PREFIX = "preset_"
@@ -248,12 +253,45 @@ def engine_choices() -> list[tuple[str, str]]:
 
 # Where a lesson-level error is shown, by the field it names in the file format.
 _FORM_FIELD = {"module_title": "module", "module_order": "module"}
+# How many of the saves made since a form was opened its refusal names.
+_SAVES_NAMED = 3
+
+
+def stale_message(lesson: Lesson, base: int, changes: LessonChanges, user=None):
+    """Say who saved the lesson since version ``base`` was opened, and what changed."""
+    saves = []
+    for version in reversed(changes.versions[-_SAVES_NAMED:]):
+        if version.author is None:
+            who = "someone"
+        elif user is not None and version.author_id == user.pk:
+            who = "you (in another tab or window)"
+        else:
+            who = version.author.get_username()
+        note = f" ({version.note})" if version.note else ""
+        saves.append((who, version_label(version), note))
+    earlier = len(changes.versions) - len(saves)
+    fields = ", ".join(changes.fields)
+    history = reverse("admin:lessons_lesson_versions", args=[lesson.slug])
+    return format_html(
+        "Not saved: the lesson was saved again since you opened this form, and "
+        "saving it would undo those changes. Saved since: {}{}. {} Your edits "
+        "are still in the form below: copy what you need, reload the lesson to "
+        "see its current version, then make your edits again. "
+        '<a href="{}" target="_blank" rel="noopener">See what changed</a> '
+        "(its history, in a new tab).",
+        format_html_join("; ", "by {} at {}{}", saves),
+        f"; and {earlier} earlier save(s)" if earlier else "",
+        f"Changed since: {fields}." if fields else "",
+        f"{history}#version-{base}" if base else history,
+    )
 
 
 class LessonForm(CleanTextMixin, forms.ModelForm):
     """The lesson without its steps and questions; ``lesson_form_for`` adds the preset."""
 
     engine_class: ClassVar[type[Engine] | None] = None
+    # Who edits (set by ``lesson_form_for``), so a refusal can tell them apart.
+    editor: ClassVar[Any] = None
 
     engine = forms.ChoiceField(
         choices=engine_choices,
@@ -264,13 +302,17 @@ class LessonForm(CleanTextMixin, forms.ModelForm):
         widget=Textarea(
             attrs={"rows": 26, "class": "markdown-editor", "spellcheck": "true"}
         ),
-        help_text="Markdown. Inline SVG diagrams are kept; scripts are removed.",
+        help_text="Markdown. Inline SVG diagrams are kept; scripts and classes are "
+        "removed, and ids get the prefix lesson-text- (links to #an-id follow).",
     )
     objectives = LinesField(help_text="What a student can do afterwards; one per line.")
     topics = LinesField(help_text="Topics of the study notes it covers; one per line.")
     glossary = LinesField(
         help_text="Slugs of glossary terms it uses, one per line (see Terms)."
     )
+    # The lesson's latest version when the form was opened: a save based on an
+    # older one would silently undo whatever was saved in between.
+    base_version = forms.CharField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = Lesson
@@ -290,6 +332,8 @@ class LessonForm(CleanTextMixin, forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["base_version"].initial = str(version_latest_id(self.instance))
         engine = self.engine_class
         if engine is None:
             return
@@ -318,6 +362,7 @@ class LessonForm(CleanTextMixin, forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        self._check_up_to_date()
         engine = self.engine_class
         if engine is None or cleaned.get("engine") != engine.kind:
             # The engine field has its own error (unknown or missing).
@@ -342,6 +387,24 @@ class LessonForm(CleanTextMixin, forms.ModelForm):
             self._check_as_file(cleaned, preset)
         return cleaned
 
+    def _check_up_to_date(self) -> None:
+        lesson = self.instance
+        if lesson.pk is None:
+            return
+        # Its own error would sit on a hidden field, which the admin never shows.
+        base = self.cleaned_data.get("base_version", "")
+        if not re.fullmatch(r"[0-9]{1,18}", base):
+            self.add_error(
+                None,
+                "Not saved: this form does not say which version of the lesson it "
+                "was opened on. Reload the lesson, then make your edits again.",
+            )
+            return
+        changes = lesson_changes_since(lesson, int(base))
+        if changes is not None:
+            message = stale_message(lesson, int(base), changes, self.editor)
+            self.add_error(None, ValidationError(message, code="stale"))
+
     def _check_as_file(self, cleaned: dict[str, Any], preset: dict[str, Any]) -> None:
         try:
             validate_lesson(
@@ -356,14 +419,13 @@ class LessonForm(CleanTextMixin, forms.ModelForm):
             self.add_error(name if name in self.fields else None, error_text(exc))
 
 
-def lesson_form_for(kind: str | None) -> type[LessonForm]:
+def lesson_form_for(kind: str | None, *, editor=None) -> type[LessonForm]:
     """Return the lesson form with one field per parameter of engine ``kind``."""
     engine = REGISTRY.get(kind or "")
+    attrs: dict[str, Any] = {"editor": editor}
     if engine is None:
-        return LessonForm
-    attrs: dict[str, Any] = {
-        PRESET_PREFIX + p.name: param_field(p) for p in engine.params
-    }
+        return type("LessonForm", (LessonForm,), attrs)
+    attrs |= {PRESET_PREFIX + p.name: param_field(p) for p in engine.params}
     attrs["engine_class"] = engine
     return type(f"LessonForm_{engine.kind}", (LessonForm,), attrs)
 
@@ -432,11 +494,63 @@ class StepForm(CleanTextMixin, forms.ModelForm):
         }
 
 
-class StepFormSet(forms.BaseInlineFormSet):
-    """Steps, checked against the lesson's engine (its commands and parameters)."""
+class LessonPartFormSet(forms.BaseInlineFormSet):
+    """Steps or questions; a part deleted since the form was opened says so."""
+
+    # The field that names a part in the message when its row is gone.
+    label_field = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gone: list[forms.Form] = []
+
+    def get_queryset(self):
+        # The admin shows each form beside the row it edits, pairing them in order
+        # with the rows that exist: with one gone, every later form would sit beside
+        # the wrong row and the last would not be shown at all.
+        if self.gone:
+            return [form.instance for form in self.initial_forms]
+        return super().get_queryset()
 
     def clean(self):
         super().clean()
+        self.clean_parts()
+        name = self.model._meta.pk.name
+        noun = self.model._meta.verbose_name
+        labels = []
+        for position, form in enumerate(self.initial_forms, start=1):
+            # The part's hidden id names a row that is gone; Django's own error is
+            # on that hidden field, which the admin never shows.
+            if name in form.errors and not self._should_delete_form(form):
+                form.errors.pop(name)
+                form.add_error(
+                    None,
+                    f"This {noun} was deleted by someone else since you opened the "
+                    "form: what you typed in it is below, but it cannot be saved.",
+                )
+                self.gone.append(form)
+                label = form.data.get(form.add_prefix(self.label_field), "")
+                labels.append(f"#{position} “{label.strip()[:80]}”")
+        if labels:
+            one = len(labels) == 1
+            raise ValidationError(
+                f"The {noun}{'' if one else 's'} {', '.join(labels)} "
+                f"{'was' if one else 'were'} deleted by someone else since you "
+                f"opened the form (or an import or a revert replaced the lesson's "
+                f"{noun}s): your edits to {'it' if one else 'them'} are not saved. "
+                f"Reload the lesson to see its current {noun}s."
+            )
+
+    def clean_parts(self) -> None:
+        """Check the parts as a whole (the formset's errors go on its forms)."""
+
+
+class StepFormSet(LessonPartFormSet):
+    """Steps, checked against the lesson's engine (its commands and parameters)."""
+
+    label_field = "title"
+
+    def clean_parts(self):
         engine = REGISTRY.get(self.instance.engine or "")
         if engine is None:
             return
@@ -505,11 +619,12 @@ def question_data(cleaned: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class QuestionFormSet(forms.BaseInlineFormSet):
+class QuestionFormSet(LessonPartFormSet):
     """Checkpoint questions: exactly one right choice, or a number and its tolerance."""
 
-    def clean(self):
-        super().clean()
+    label_field = "prompt"
+
+    def clean_parts(self):
         for index, form in enumerate(ordered_forms(self)):
             if form.errors:
                 continue

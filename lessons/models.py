@@ -61,6 +61,20 @@ class Lesson(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def save(self, *args, **kwargs):
+        # A draft's preview link shows every correct answer, and it may have gone
+        # round a class: it stops working when the lesson is published, whichever
+        # way that happens (the form, the Publish action, an import, a revert).
+        update_fields = kwargs.get("update_fields")
+        saves_status = update_fields is None or "status" in update_fields
+        if self.published and self.pk is not None and saves_status:
+            stored = Lesson.objects.filter(pk=self.pk).values_list("status", flat=True)
+            if stored.first() == self.Status.DRAFT:
+                self.preview_token = _token()
+                if update_fields is not None:
+                    kwargs["update_fields"] = {*update_fields, "preview_token"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("lesson", args=[self.slug])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,6 @@ _SVG_ATTRS = {
     "aria-labelledby",
     "aria-hidden",
     "focusable",
-    "class",
     "id",
     "href",
     "opacity",
@@ -112,7 +112,6 @@ ALLOWED_TAGS = (
 ALLOWED_ATTRIBUTES = {
     **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
     "*": {
-        "class",
         "id",
         "role",
         "aria-label",
@@ -121,10 +120,22 @@ ALLOWED_ATTRIBUTES = {
         "title",
         "lang",
     },
-    "th": {"scope", "class"},
-    "td": {"class"},
+    "th": {"scope"},
+    "code": {"class"},
     **dict.fromkeys(_SVG_TAGS, _SVG_ATTRS),
 }
+
+# Lesson text is shown inside the app's own page, so nothing in it may pass for a
+# part of that page: its ids are namespaced (no element of it can stand in for the
+# page's answers or the engine's declaration, which scripts find by id) and its
+# classes are dropped (no link can look like one of the app's buttons). References
+# to its ids move with them, so in-lesson links and diagrams' markers still work.
+BODY_ID_PREFIX = "lesson-text-"
+_ID_LISTS = {"aria-labelledby", "aria-describedby", "headers"}
+_URL_REFS = {"fill", "stroke", "marker-start", "marker-end"}
+_URL_REF = re.compile(r"url\(\s*#")
+# The class fenced_code gives a code block to name its language.
+_CODE_LANGUAGE = re.compile(r"language-[A-Za-z0-9_+-]+")
 
 
 TABLE_OPEN = (
@@ -140,8 +151,25 @@ class LessonFileError(ValueError):
         self.field = field
 
 
+def _namespace(tag: str, attribute: str, value: str) -> str | None:
+    """Namespace an attribute's ids, or drop it (None); nh3 calls this for each."""
+    if attribute == "id":
+        value = value.strip()
+        return BODY_ID_PREFIX + value if value else None
+    if attribute == "class":
+        kept = [name for name in value.split() if _CODE_LANGUAGE.fullmatch(name)]
+        return " ".join(kept) if tag == "code" and kept else None
+    if attribute in _ID_LISTS:
+        return " ".join(BODY_ID_PREFIX + ref for ref in value.split()) or None
+    if attribute == "href" and value.startswith("#") and len(value) > 1:
+        return "#" + BODY_ID_PREFIX + value[1:]
+    if attribute in _URL_REFS:
+        return _URL_REF.sub("url(#" + BODY_ID_PREFIX, value)
+    return value
+
+
 def render_markdown(text: str) -> str:
-    """Return sanitised HTML for lesson Markdown."""
+    """Return sanitised HTML for lesson Markdown, its ids namespaced, no classes."""
     html = markdown.markdown(
         text, extensions=["tables", "fenced_code", "sane_lists", "attr_list"]
     )
@@ -149,6 +177,7 @@ def render_markdown(text: str) -> str:
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_namespace,
         link_rel="noopener noreferrer",
     )
     # A wide table scrolls sideways inside a region that keyboards can reach,
@@ -634,6 +663,58 @@ def version_record(
     return LessonVersion.objects.create(
         lesson=lesson, slug=lesson.slug, text=text, author=author, note=note
     )
+
+
+def version_latest_id(lesson: Lesson) -> int:
+    """Return the id of the lesson's latest version (0 if it has none)."""
+    return lesson.versions.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+@dataclass(frozen=True)
+class LessonChanges:
+    """What was saved in a lesson since a version of it: by whom, and which fields."""
+
+    versions: list[LessonVersion]  # saved since, oldest first
+    fields: list[str]  # in the file format's order; empty when it cannot be told
+
+
+# Fields of the file that belong to the lesson's module: a lesson's form never
+# writes them, so their change cannot be lost by saving the lesson.
+_MODULE_FIELDS = ("module_title", "module_order")
+
+
+@transaction.atomic
+def lesson_changes_since(lesson: Lesson, version_id: int) -> LessonChanges | None:
+    """Return what changed in the lesson since its version ``version_id``, or None.
+
+    The lesson's row stays locked until the caller's transaction ends, so of two
+    saves based on the same version the second sees the first (on PostgreSQL; SQLite
+    runs one writing transaction at a time).
+    """
+    current = Lesson.objects.select_for_update().filter(pk=lesson.pk).first()
+    if current is None:
+        return None
+    since = list(
+        current.versions.filter(pk__gt=version_id)
+        .select_related("author")
+        .order_by("pk")
+    )
+    if not since:
+        return None
+    base = current.versions.filter(pk=version_id).first()
+    try:
+        opened = parse_lesson(base.text, current.slug) if base else None
+    except LessonFileError:
+        opened = None
+    if opened is None:
+        return LessonChanges(versions=since, fields=[])
+    now = lesson_to_dict(current)
+    fields = [
+        name
+        for name in FIELDS
+        if name not in _MODULE_FIELDS and opened[name] != now[name]
+    ]
+    return LessonChanges(versions=since, fields=fields) if fields else None
 
 
 def load_glossary(directory: Path = GLOSSARY_DIR) -> list[Term]:

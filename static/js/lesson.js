@@ -1,7 +1,7 @@
 // Lesson page: step navigation for presenters (arrows, PageUp/PageDown, Enter),
 // checkpoint questions graded at once, full screen (F), projector mode (P), help (?).
 
-const steps = [...document.querySelectorAll(".step")];
+const steps = [...document.querySelectorAll("section.steps li.step")];
 let current = -1;
 
 function typing(target) {
@@ -87,8 +87,10 @@ function csrf() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-const section = document.querySelector(".questions");
-const previewAnswers = document.getElementById("question-answers");
+const section = document.querySelector("section.questions[data-lesson]");
+// Only a JSON script element counts: a lesson's text can hold none, so nothing in it
+// can pose as the preview's answers.
+const previewAnswers = document.querySelector('script[type="application/json"]#question-answers');
 
 function gradeLocally(question, body) {
   if (question.kind === "choice") {
