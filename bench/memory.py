@@ -62,6 +62,7 @@ from stream import (  # noqa: E402 - the sibling benchmark's stack helpers
     ROOT,
     RUNS_PER_VISITOR,
     SERVE,
+    UNLIMITED,
     create_runs,
     fmt,
     free_port,
@@ -78,6 +79,8 @@ except Exception:  # noqa: BLE001 - the app's value when this was written
     RETIRED_TTL = 60
 
 TARGET_RATIO = 1.2
+# What the resident size is made of (Linux): private memory, mapped files, shared memory.
+RSS_KINDS = ("RssAnon", "RssFile", "RssShmem")
 MiB = 2**20
 SAMPLE_S = 0.5
 
@@ -118,7 +121,7 @@ class MemStack:
                 "SECRET_KEY": "bench-" + os.urandom(16).hex(),
                 "DEBUG": "0",
                 "ALLOWED_HOSTS": "127.0.0.1",
-                "SCALELAB_RUNS_PER_VISITOR": str(RUNS_PER_VISITOR),
+                **UNLIMITED,
                 "SCALELAB_RUN_IDLE_S": "3600",
                 "SCALELAB_FRAME_HZ": str(self.args.hz),
                 "SCALELAB_WORKER_THREADS": str(self.args.concurrency),
@@ -250,12 +253,24 @@ def tree_usage(pid: int) -> dict[str, int]:
     except psutil.Error:
         return {"rss": 0, "threads": 0, "fds": 0, "processes": 0}
     rss = threads = fds = 0
+    kinds = dict.fromkeys(RSS_KINDS, 0)
     for p in procs:
         with contextlib.suppress(psutil.Error):
             rss += p.memory_info().rss
             threads += p.num_threads()
             fds += p.num_fds()
-    return {"rss": rss, "threads": threads, "fds": fds, "processes": len(procs)}
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name in kinds:
+                    kinds[name] += int(value.split()[0]) * 1024
+    return {
+        "rss": rss,
+        "threads": threads,
+        "fds": fds,
+        "processes": len(procs),
+        **kinds,
+    }
 
 
 class RssSampler:
@@ -450,10 +465,22 @@ async def measure(stack: MemStack, args: argparse.Namespace) -> dict[str, Any]:
     sampler.start()
     t0 = time.monotonic()
     try:
-        warm = await wave(stack, 1, 1, args)
-        if not warm[0].ended:
-            raise RuntimeError(f"the warm-up run did not stop: {warm[0].error}")
+        warm = await wave(stack, args.warm, 1, args)
+        if not all(o.ended for o in warm):
+            bad = next(o for o in warm if not o.ended)
+            raise RuntimeError(f"a warm-up run did not stop: {bad.error}")
         await asyncio.sleep(2)
+        first = sampler.sample()
+        if args.warm > 1:
+            # What the first wave left is the process's working set coming up (thread
+            # pools and connections opened, caches filled), not what the runs kept:
+            # measure from after it, as from a server that has served a class.
+            log(
+                f"{stack.mode}: after the warm-up wave of {args.warm}: "
+                + ", ".join(f"{n} {mib(u['rss'])} MiB" for n, u in first.items())
+                + f"; waiting {RETIRED_TTL + 5} s for its runs to be retired"
+            )
+            await asyncio.sleep(RETIRED_TTL + 5)
         start = sampler.sample()
         log(
             f"{stack.mode}: starting size "
@@ -553,6 +580,7 @@ async def measure(stack: MemStack, args: argparse.Namespace) -> dict[str, Any]:
                 "fds": [start[name]["fds"], end[name]["fds"]],
                 "child_processes": end[name]["processes"] - 1,
                 "rss_after_poke": poked[name]["rss"] if poked else None,
+                "kinds": {k: [start[name][k], end[name][k]] for k in RSS_KINDS},
             }
         )
     return {
@@ -618,6 +646,8 @@ def details(r: dict[str, Any]) -> str:
                 if p.get("rss_after_poke")
                 else ""
             )
+            + "; of which "
+            + ", ".join(f"{k} {mib(a)} -> {mib(b)}" for k, (a, b) in p["kinds"].items())
         )
     if r["not_owner"]:
         lines.append(f"  {r['not_owner']} viewer(s) were not told they own their run")
@@ -670,6 +700,12 @@ def main() -> int:
         action="store_true",
         help="diagnosis: after the end, start and stop one more run and sample the RSS "
         "again (in embedded mode, retired runs are swept by a tick that has a run in it)",
+    )
+    parser.add_argument(
+        "--warm",
+        type=int,
+        default=1,
+        help="runs in the warm-up wave, started and stopped before the starting size",
     )
     parser.add_argument("--hz", type=int, default=10, help="SCALELAB_FRAME_HZ")
     parser.add_argument("--kind", default="cache", help="engine kind of the runs")

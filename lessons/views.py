@@ -12,9 +12,20 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from scalelab.limits import LimitError, throttle
 from simulations.engines import get_engine
 from simulations.engines.base import EngineError, Param
-from simulations.validation import Among, Object, Scalar, Spec, json_body, validate
+from simulations.runs.constants import limits
+from simulations.runs.lifecycle import visitor_live_run
+from simulations.validation import (
+    Among,
+    MediaTypeError,
+    Object,
+    Scalar,
+    Spec,
+    json_body,
+    validate,
+)
 from simulations.views import visitor_id
 
 from .models import Lesson, Module, Question, Term
@@ -94,6 +105,9 @@ def lesson_detail(request, slug):
     progress_mark_seen(request, lesson)
     context = lesson_page_context(lesson_to_dict(lesson), lesson=lesson)
     context["passed"] = progress_of(request).get(slug, {}).get("passed", set())
+    context["live_run"] = visitor_live_run(
+        request.user, request.session.get("visitor", ""), context["engine"].kind, slug
+    )
     return render(request, "lessons/detail.html", context)
 
 
@@ -154,6 +168,8 @@ def answer(request, slug, index):
         )
     try:
         body = validate(answer_declaration(question), json_body(request))
+    except MediaTypeError as exc:
+        return JsonResponse({"errors": {exc.field: exc.message}}, status=415)
     except EngineError as exc:
         return JsonResponse({"errors": {exc.field: exc.message}}, status=400)
     result = grade(question, body)
@@ -222,6 +238,22 @@ def progress_view(request):
     return render(request, "lessons/progress.html", overview(request))
 
 
+def _limited_form(request, template: str, form, group: str, rate: str, what: str):
+    """Count a form post from this address; a page saying why if over ``rate``.
+
+    The refused form is not checked at all: a sign-in refused here tries no password.
+    """
+    try:
+        throttle(request, group, rate, field="form", what=what)
+    except LimitError as exc:
+        response = render(
+            request, template, {"form": form, "limited": exc.message}, status=429
+        )
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    return None
+
+
 class SignInView(LoginView):
     """Sign in, bringing along the progress made as an anonymous visitor.
 
@@ -231,6 +263,17 @@ class SignInView(LoginView):
 
     template_name = "registration/login.html"
 
+    def post(self, request, *args, **kwargs):
+        refused = _limited_form(
+            request,
+            self.template_name,
+            self.get_form_class()(request),
+            "accounts.signin",
+            f"{limits()['ADDRESS_SIGNINS_PER_MIN']}/m",
+            "sign-in attempts",
+        )
+        return refused or super().post(request, *args, **kwargs)
+
     def form_valid(self, form):
         response = super().form_valid(form)
         progress_merge(self.request.session, self.request.user)
@@ -239,10 +282,22 @@ class SignInView(LoginView):
 
 @require_http_methods(["GET", "POST"])
 def sign_up(request):
+    template = "registration/signup.html"
+    if request.method == "POST":
+        refused = _limited_form(
+            request,
+            template,
+            UserCreationForm(),
+            "accounts.signup",
+            f"{limits()['ADDRESS_SIGNUPS_PER_H']}/h",
+            "new accounts",
+        )
+        if refused:
+            return refused
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user)
         progress_merge(request.session, user)
         return redirect("progress")
-    return render(request, "registration/signup.html", {"form": form})
+    return render(request, template, {"form": form})

@@ -63,7 +63,9 @@ def env_url(name: str, schemes: tuple[str, ...], default: str = "") -> str:
         return ""
     scheme = urlparse(raw).scheme
     if scheme not in schemes:
+        # What comes before an "@" may be a password, even in a malformed URL.
+        shown = "...@" + raw.rpartition("@")[2] if "@" in raw else raw
         raise ConfigError(
-            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}; got {raw!r}"
+            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}; got {shown!r}"
         )
     return raw

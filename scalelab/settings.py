@@ -1,26 +1,30 @@
 """Settings for ScaleLab. Every value that varies comes from the environment here.
 
 Without ``REDIS_URL`` the app runs embedded: one process, an in-process worker,
-in-memory transports and SQLite. With it, Redis carries runs, sessions and the
-job queue, and workers run as separate processes.
+in-memory transports and SQLite. With it, Redis carries runs, the cache (sessions
+included; the database keeps them) and the job queue, and workers run as separate
+processes.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
 
 from .env import ConfigError, env_bool, env_int, env_list, env_str, env_url
+from .secret import secret_key_from_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
+# The development key of earlier releases, which is public (scalelab.E001).
 INSECURE_KEY = "scalelab-insecure-development-key-change-me"
-SECRET_KEY = env_str("SECRET_KEY", INSECURE_KEY if DEBUG else "")
-if not SECRET_KEY:
-    raise ConfigError("SECRET_KEY must be set when DEBUG is off")
+# Without SECRET_KEY, one machine's processes share a key made on first start.
+SECRET_KEY_FILE = Path(env_str("SECRET_KEY_FILE") or BASE_DIR / ".secret_key")
+SECRET_KEY = env_str("SECRET_KEY") or secret_key_from_file(SECRET_KEY_FILE)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -61,6 +65,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "scalelab.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -69,7 +74,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "scalelab.middleware.content_security_policy",
+    "scalelab.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "scalelab.urls"
@@ -121,7 +126,9 @@ else:
             "LOCATION": REDIS_URL,
         }
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    # The database is the record of sessions, Redis only their cache: a Redis
+    # restart must not sign everyone out, nor take their runs from their owners.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Frames travel through the run transport (simulations.transport), not a channel
 # layer: there is none to configure.
 
@@ -140,7 +147,7 @@ SCALELAB = {
     "RUN_MAX_LIFE_S": env_int(
         "SCALELAB_RUN_MAX_LIFE_S", 1800, minimum=10, maximum=86_400
     ),
-    "RUN_IDLE_S": env_int("SCALELAB_RUN_IDLE_S", 60, minimum=5, maximum=3600),
+    "RUN_IDLE_S": env_int("SCALELAB_RUN_IDLE_S", 15, minimum=5, maximum=3600),
     "RUNS_PER_VISITOR": env_int(
         "SCALELAB_RUNS_PER_VISITOR", 3, minimum=1, maximum=1000
     ),
@@ -152,12 +159,70 @@ SCALELAB = {
     "CHECKPOINT_RETENTION_H": env_int(
         "SCALELAB_CHECKPOINT_RETENTION_H", 24, minimum=0, maximum=8760
     ),
+    # Limits per client address, on top of the per-visitor quota. The defaults let
+    # a class of 60 behind one school address work: each student's run, a rerun,
+    # and everyone signing up in the same lesson.
+    "ADDRESS_LIVE_RUNS": env_int(
+        "SCALELAB_ADDRESS_LIVE_RUNS", 200, minimum=1, maximum=100_000
+    ),
+    "ADDRESS_RUNS_PER_MIN": env_int(
+        "SCALELAB_ADDRESS_RUNS_PER_MIN", 120, minimum=1, maximum=100_000
+    ),
+    "ADDRESS_CURVE_JOBS": env_int(
+        "SCALELAB_ADDRESS_CURVE_JOBS", 10, minimum=1, maximum=10_000
+    ),
+    "ADDRESS_SIGNUPS_PER_H": env_int(
+        "SCALELAB_ADDRESS_SIGNUPS_PER_H", 100, minimum=1, maximum=100_000
+    ),
+    "ADDRESS_SIGNINS_PER_MIN": env_int(
+        "SCALELAB_ADDRESS_SIGNINS_PER_MIN", 60, minimum=1, maximum=100_000
+    ),
+    # Caps for the whole site, sized to what the workers can carry: one worker on
+    # two cores keeps 300 runs at 10 frames/s on time (docs/performance.md), and a
+    # curve job holds a core while it computes.
+    "MAX_LIVE_RUNS": env_int("SCALELAB_MAX_LIVE_RUNS", 300, minimum=1, maximum=100_000),
+    "MAX_CURVE_JOBS": env_int("SCALELAB_MAX_CURVE_JOBS", 2, minimum=1, maximum=1000),
 }
+# Proxies whose X-Forwarded-For entry names the client (scalelab.limits).
+TRUSTED_PROXIES = env_list("SCALELAB_TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_address(_proxy)
+    except ValueError:
+        raise ConfigError(
+            f"SCALELAB_TRUSTED_PROXIES must be comma-separated IP addresses; "
+            f"{_proxy[:60]!r} is not one"
+        ) from None
+# A rate limit the cache cannot count lets the request through: the run and curve
+# caps, counted in the database, still hold.
+RATELIMIT_FAIL_OPEN = True
 
+# HTTPS: browsers reach the site over TLS, usually ended by a proxy, which must be
+# listed in SCALELAB_TRUSTED_PROXIES for its X-Forwarded-Proto to be believed.
+HTTPS = env_bool("HTTPS", False)
+HSTS_SECONDS = env_int("HSTS_SECONDS", 31_536_000, minimum=0, maximum=63_072_000)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = HSTS_SECONDS if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = bool(SECURE_HSTS_SECONDS)
+if HTTPS and TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Error pages and logs hide the password inside any URL (scalelab.redact).
+DEFAULT_EXCEPTION_REPORTER = "scalelab.redact.CredentialsReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "scalelab.redact.CredentialsFilter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"credentials": {"()": "scalelab.redact.CredentialsLogFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["credentials"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "celery": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler (with DEBUG on) would print its records
+        # unfiltered, and twice: they go to the root's handler only.
+        "django": {"handlers": []},
+        "daphne": {"level": "WARNING"},
+        "celery": {"level": "WARNING"},
+    },
 }

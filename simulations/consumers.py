@@ -13,6 +13,8 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from scalelab.limits import Bucket
+
 from .engines import get_engine
 from .engines.base import EngineError
 from .hub import get_hub
@@ -27,7 +29,14 @@ log = logging.getLogger(__name__)
 
 WINDOW = 50  # frames a viewer may be behind on its acknowledgements before frames are skipped
 MAX_MESSAGE = 8192
-CONTROLS_PER_S = 20
+# Messages a connection may send a second: all of them together (counted before a
+# message is even parsed), then each type. The browser acknowledges every fifth
+# frame (at most 6 a second) and pings rarely; a person clicks far below 20.
+RATES = {"seen": 20, "ping": 5, "control": 20}
+MESSAGES_PER_S = sum(RATES.values())
+# A connection that keeps sending once told to slow down is closed with this code.
+FLOOD_CLOSE = 4429
+FLOOD_DROPS = 200
 
 
 @database_sync_to_async
@@ -53,8 +62,10 @@ class RunConsumer(AsyncWebsocketConsumer):
         self.status = None
         self.outbox: deque[str] = deque()
         self.sending = False
-        self.tokens = float(CONTROLS_PER_S)
-        self.refill_at = time.monotonic()
+        self.budget = Bucket(MESSAGES_PER_S)
+        self.buckets = {kind: Bucket(rate) for kind, rate in RATES.items()}
+        self.warned: dict[str, float] = {}
+        self.dropped = 0
         await self.accept()
         run, self.can_control = await _load(self.run_id, self.scope)
         if run is None:
@@ -142,6 +153,9 @@ class RunConsumer(AsyncWebsocketConsumer):
     # from the browser
 
     async def receive(self, text_data=None, bytes_data=None):
+        if not self.budget.take():
+            await self._flooded("message", MESSAGES_PER_S, "messages")
+            return
         ref = None
         try:
             try:
@@ -165,6 +179,12 @@ class RunConsumer(AsyncWebsocketConsumer):
         except EngineError as exc:
             await self._error(exc.field, exc.message, ref)
             return
+        kind = message["type"] if message["type"] in RATES else "control"
+        if not self.buckets[kind].take():
+            what = {"seen": "acknowledgements", "ping": "pings"}.get(kind, "controls")
+            await self._flooded(kind, RATES[kind], what, ref)
+            return
+        self.dropped = 0
         if message["type"] == "seen":
             self._acknowledged(message["seq"])
             return
@@ -181,11 +201,6 @@ class RunConsumer(AsyncWebsocketConsumer):
                 "run", f"the run has ended ({self.status}); start a new one", ref
             )
             return
-        if not self._take_token():
-            await self._error(
-                "type", f"too many controls: at most {CONTROLS_PER_S} a second", ref
-            )
-            return
         try:
             await get_transport().apush_control(self.run_id, message)
         except TRANSIENT_ERRORS:
@@ -199,16 +214,17 @@ class RunConsumer(AsyncWebsocketConsumer):
             )
         )
 
-    def _take_token(self) -> bool:
+    async def _flooded(self, kind: str, rate: int, what: str, ref=None) -> None:
+        """Drop a message over its rate: say so once a second, close on a flood."""
+        self.dropped += 1
+        if self.dropped >= FLOOD_DROPS:
+            log.warning("run %s: a viewer flooded its socket; closed", self.run_id)
+            await self.close(code=FLOOD_CLOSE)
+            return
         now = time.monotonic()
-        self.tokens = min(
-            CONTROLS_PER_S, self.tokens + (now - self.refill_at) * CONTROLS_PER_S
-        )
-        self.refill_at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+        if now - self.warned.get(kind, -1.0) >= 1.0:
+            self.warned[kind] = now
+            await self._error("type", f"too many {what}: at most {rate} a second", ref)
 
     async def _error(self, field: str, message: str, ref) -> None:
         await self.send(

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from .engines.base import Param
 from .models import CurveJob
-from .runs.constants import MAX_SEED
-from .runs.errors import QuotaError
+from .runs.admission import Caps, admit
+from .runs.constants import MAX_SEED, limits
 from .tasks import compute_curve as compute_curve_task
 from .theory.caching import (
     che_hit_ratio,
@@ -73,26 +73,41 @@ def curve_validate(raw: Any) -> dict[str, Any]:
     return validate(BODY, raw)
 
 
-def curve_create(raw: Any, *, owner=None, visitor: str = "") -> CurveJob:
+def curve_caps() -> Caps:
+    quota = limits()
+    return Caps(
+        field="curve",
+        noun="curve jobs being computed",
+        per_visitor=1,
+        per_address=quota["ADDRESS_CURVE_JOBS"],
+        site=quota["MAX_CURVE_JOBS"],
+        visitor_message="a curve of yours is still being computed: wait for it to finish",
+        site_retry_s=10,
+    )
+
+
+def curve_create(
+    raw: Any, *, owner=None, visitor: str = "", client: str = ""
+) -> CurveJob:
+    """Validate and queue a curve job, admitted as runs are (``runs.admission``)."""
     params = curve_validate(raw)
-    mine = CurveJob.objects.filter(
-        status__in=[CurveJob.Status.QUEUED, CurveJob.Status.RUNNING]
-    )
-    mine = (
-        mine.filter(owner=owner)
-        if owner is not None and owner.is_authenticated
-        else mine.filter(owner__isnull=True, visitor=visitor)
-    )
-    if mine.exists():
-        raise QuotaError(
-            "curve", "a curve of yours is still being computed: wait for it to finish"
+    with transaction.atomic():
+        admit(
+            CurveJob.objects.filter(
+                status__in=[CurveJob.Status.QUEUED, CurveJob.Status.RUNNING]
+            ),
+            curve_caps(),
+            owner=owner,
+            visitor=visitor,
+            client=client,
         )
-    job = CurveJob.objects.create(
-        params=params,
-        visitor=visitor,
-        owner=owner if owner is not None and owner.is_authenticated else None,
-    )
-    transaction.on_commit(lambda: compute_curve_task.delay(str(job.id)))
+        job = CurveJob.objects.create(
+            params=params,
+            visitor=visitor,
+            client=client,
+            owner=owner if owner is not None and owner.is_authenticated else None,
+        )
+        transaction.on_commit(lambda: compute_curve_task.delay(str(job.id)))
     return job
 
 

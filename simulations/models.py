@@ -31,6 +31,9 @@ class Run(models.Model):
         related_name="runs",
     )
     visitor = models.CharField(max_length=64, blank=True, db_index=True)
+    # The address it was started from (scalelab.limits): live runs are counted per
+    # address as well as per visitor.
+    client = models.CharField(max_length=45, blank=True, db_index=True)
     lesson = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -77,6 +80,7 @@ class CurveJob(models.Model):
         related_name="curve_jobs",
     )
     visitor = models.CharField(max_length=64, blank=True, db_index=True)
+    client = models.CharField(max_length=45, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

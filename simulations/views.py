@@ -9,13 +9,16 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods
 
+from scalelab.limits import LimitError, request_address, throttle
+
 from .engines import REGISTRY, get_engine
 from .engines.base import EngineError
 from .models import Run
 from .runs.access import can_control
+from .runs.constants import limits
 from .runs.errors import QuotaError
-from .runs.lifecycle import run_create, run_status
-from .validation import RUN_CREATE, json_body, validate
+from .runs.lifecycle import run_create, run_status, visitor_live_run
+from .validation import RUN_CREATE, MediaTypeError, json_body, validate
 
 
 def visitor_id(request) -> str:
@@ -30,17 +33,41 @@ def _errors(status: int, **fields: str) -> JsonResponse:
     return JsonResponse({"errors": fields}, status=status)
 
 
+def _refused(exc: LimitError | EngineError) -> JsonResponse:
+    """The answer to what the run and curve services refuse, naming the field."""
+    if isinstance(exc, LimitError):
+        response = _errors(exc.status, **{exc.field: exc.message})
+        if exc.retry_after:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+    if isinstance(exc, QuotaError):
+        return _errors(429, **{exc.field: exc.message})
+    if isinstance(exc, MediaTypeError):
+        return _errors(415, **{exc.field: exc.message})
+    return _errors(400, **{exc.field: exc.message})
+
+
 @require_http_methods(["POST"])
 def run_create_view(request):
     try:
+        throttle(
+            request,
+            "runs.new",
+            f"{limits()['ADDRESS_RUNS_PER_MIN']}/m",
+            field="runs",
+            what="new runs",
+        )
         # The whole body is checked here (an unknown field is refused); the
         # service checks its arguments again, as it does for every caller.
         fields = validate(RUN_CREATE, json_body(request))
-        run = run_create(**fields, owner=request.user, visitor=visitor_id(request))
-    except QuotaError as exc:
-        return _errors(429, **{exc.field: exc.message})
-    except EngineError as exc:
-        return _errors(400, **{exc.field: exc.message})
+        run = run_create(
+            **fields,
+            owner=request.user,
+            visitor=visitor_id(request),
+            client=request_address(request),
+        )
+    except (LimitError, EngineError) as exc:
+        return _refused(exc)
     return JsonResponse(run_status(run), status=201)
 
 
@@ -72,10 +99,15 @@ def sandbox(request, kind):
         engine = get_engine(kind)
     except EngineError:
         raise Http404("no such engine") from None
-    visitor_id(request)
+    visitor = visitor_id(request)
     from .curves import PARAMS as curve_params
 
-    context = {"engine": engine, "describe": engine.describe(), "curve_params": None}
+    context = {
+        "engine": engine,
+        "describe": engine.describe(),
+        "curve_params": None,
+        "live_run": visitor_live_run(request.user, visitor, kind),
+    }
     if kind == "cache":
         context["curve_params"] = [p.describe() for p in curve_params]
     return render(request, "simulations/sandbox.html", context)
@@ -87,12 +119,13 @@ def curve_create_view(request):
 
     try:
         job = curves.curve_create(
-            json_body(request), owner=request.user, visitor=visitor_id(request)
+            json_body(request),
+            owner=request.user,
+            visitor=visitor_id(request),
+            client=request_address(request),
         )
-    except QuotaError as exc:
-        return _errors(429, **{exc.field: exc.message})
-    except EngineError as exc:
-        return _errors(400, **{exc.field: exc.message})
+    except (LimitError, EngineError) as exc:
+        return _refused(exc)
     return JsonResponse(curves.curve_status(job), status=201)
 
 

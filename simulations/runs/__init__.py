@@ -2,8 +2,10 @@
 
 - ``constants``: speeds, limits and the statuses a live run can have;
 - ``errors``: what the service raises for its callers;
-- ``lifecycle``: creating a run (with the visitor's quota), reading its status, handing
-  it to a worker;
+- ``admission``: whether one more live run (or curve job) may start, counted per
+  visitor, per client address and for the whole site, under a lock;
+- ``lifecycle``: creating a run (admitted first), reading its status, handing it to a
+  worker;
 - ``access``: who may control a run;
 - ``controls``: checking a control message against the run's engine and queueing it;
 - ``checkpoints``: sealing a run's state so that only what this app wrote is restored;

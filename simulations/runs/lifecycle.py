@@ -11,8 +11,8 @@ from ..models import Run
 from ..tasks import drive_run as drive_run_task
 from ..transport import Transport, get_transport
 from ..validation import RUN_CREATE, validate
+from .admission import Caps, admit
 from .constants import LIVE, MAX_SEED, limits
-from .errors import QuotaError
 
 # A run handed to the queue carries this claim until a worker takes it, so the
 # supervisor does not send it again while it waits. The claim expires in case the
@@ -27,29 +27,34 @@ def run_create(
     seed: Any = None,
     owner=None,
     visitor: str = "",
+    client: str = "",
     lesson: str = "",
 ) -> Run:
     """Validate and create a run, then hand it to a worker once committed.
 
-    Raise EngineError naming the field (``params.capacity``) on bad input.
+    Raise EngineError naming the field (``params.capacity``) on bad input,
+    QuotaError when the visitor has as many live runs as allowed, and LimitError
+    when their address or the whole site has (``admission``).
     """
     fields = validate(
         RUN_CREATE, {"kind": kind, "params": params, "seed": seed, "lesson": lesson}
     )
     kind, values, lesson = fields["kind"], fields["params"], fields["lesson"]
     seed = fields["seed"] if fields["seed"] is not None else secrets.randbelow(MAX_SEED)
-    quota = limits()["RUNS_PER_VISITOR"]
     with transaction.atomic():
-        if live_runs_of(owner, visitor).count() >= quota:
-            raise QuotaError(
-                "runs",
-                f"at most {quota} live runs per visitor: stop one of yours to start another",
-            )
+        admit(
+            Run.objects.filter(status__in=LIVE),
+            run_caps(),
+            owner=owner,
+            visitor=visitor,
+            client=client,
+        )
         run = Run.objects.create(
             kind=kind,
             params=values,
             seed=seed,
             visitor=visitor,
+            client=client,
             lesson=lesson[:100],
             owner=owner if owner is not None and owner.is_authenticated else None,
         )
@@ -57,12 +62,38 @@ def run_create(
     return run
 
 
-def live_runs_of(owner, visitor: str):
-    """Return the live runs of a signed-in ``owner``, or else of ``visitor``."""
-    runs = Run.objects.filter(status__in=LIVE)
+def run_caps() -> Caps:
+    quota = limits()
+    return Caps(
+        field="runs",
+        noun="live runs",
+        per_visitor=quota["RUNS_PER_VISITOR"],
+        per_address=quota["ADDRESS_LIVE_RUNS"],
+        site=quota["MAX_LIVE_RUNS"],
+        visitor_message=(
+            f"at most {quota['RUNS_PER_VISITOR']} live runs per visitor: "
+            "stop one of yours to start another"
+        ),
+        site_retry_s=30,
+        reclaim=True,
+    )
+
+
+def visitor_live_run(owner, visitor: str, kind: str, lesson: str = "") -> str | None:
+    """The id of the newest live run of this visitor for this page, if any.
+
+    A lesson (or sandbox) page that is reloaded, or opened again, attaches to it
+    instead of starting another.
+    """
+    runs = Run.objects.filter(status__in=LIVE, kind=kind, lesson=lesson[:100])
     if owner is not None and owner.is_authenticated:
-        return runs.filter(owner=owner)
-    return runs.filter(owner__isnull=True, visitor=visitor)
+        runs = runs.filter(owner=owner)
+    elif visitor:
+        runs = runs.filter(owner__isnull=True, visitor=visitor)
+    else:
+        return None
+    run_id = runs.order_by("-created_at").values_list("id", flat=True).first()
+    return str(run_id) if run_id else None
 
 
 def run_status(run: Run) -> dict[str, Any]:

@@ -134,6 +134,10 @@ class MemoryTransport:
         with self.lock:
             return {r: r in self.leases and self.leases[r][1] > now for r in run_ids}
 
+    def watched(self, run_ids: list[str]) -> dict[str, bool]:
+        with self.lock:
+            return {r: bool(self.present.get(r)) for r in run_ids}
+
     def claim_dispatch(self, run_id: str, ttl: float) -> bool:
         now = time.monotonic()
         with self.lock:

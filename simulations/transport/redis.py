@@ -269,6 +269,15 @@ class RedisTransport:
             pipe.exists(self.key(run_id, "lease"))
         return {r: bool(v) for r, v in zip(run_ids, pipe.execute())}
 
+    def watched(self, run_ids: list[str]) -> dict[str, bool]:
+        if not run_ids:
+            return {}
+        since = time.time() - VIEWER_TTL
+        pipe = self.sync.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.zcount(self.key(run_id, "viewers"), since, "+inf")
+        return {r: bool(v) for r, v in zip(run_ids, pipe.execute())}
+
     def claim_dispatch(self, run_id: str, ttl: float) -> bool:
         return bool(
             self.sync.set(

@@ -22,6 +22,12 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Data the server wrote into the page: only a JSON script element counts, so no
+// element of a lesson's text (which can hold no script) can stand in for it.
+function pageData(id) {
+  return JSON.parse(document.querySelector(`script[type="application/json"]#${CSS.escape(id)}`).textContent);
+}
+
 function csrf() {
   const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
   if (match) return decodeURIComponent(match[1]);
@@ -67,8 +73,8 @@ function scaleFor(p) {
 export class Panel {
   constructor(root) {
     this.root = root;
-    this.engine = JSON.parse(document.getElementById(root.dataset.engineId).textContent);
-    this.preset = root.dataset.presetId ? JSON.parse(document.getElementById(root.dataset.presetId).textContent) : {};
+    this.engine = pageData(root.dataset.engineId);
+    this.preset = root.dataset.presetId ? pageData(root.dataset.presetId) : {};
     this.lesson = root.dataset.lesson || "";
     this.values = {};
     for (const p of this.engine.params) this.values[p.name] = p.name in this.preset ? this.preset[p.name] : p.default;
@@ -130,6 +136,11 @@ export class Panel {
     this.chartView = module.default(this.charts, { windowSeconds: 60, engine: this.engine });
     if (module.figures) this.buildFigures(module.figures);
     this.root.dataset.ready = "true";
+    // A reloaded (or reopened) page carries on with the visitor's live run of it.
+    if (r.dataset.liveRun) {
+      this.statusText.textContent = "Reconnecting to your run…";
+      this.attach(r.dataset.liveRun);
+    }
   }
 
   buildFigures(names) {
@@ -240,6 +251,8 @@ export class Panel {
         this.setBusy(false);
         return;
       }
+      // The speed chosen before Run is sent once the run says hello.
+      this.pendingSpeed = true;
       this.attach(body.id);
     } catch (err) {
       this.showError(`Could not reach the server: ${err.message}`);
@@ -370,6 +383,13 @@ export class Panel {
     this.canControl = msg.can_control;
     Object.assign(this.values, msg.run.params);
     this.syncInputs();
+    const wanted = Number(this.speedSelect.value);
+    if (this.pendingSpeed && this.canControl && wanted !== msg.run.speed) {
+      this.send({ type: "speed", value: wanted });
+    } else {
+      this.speedSelect.value = String(msg.run.speed);
+    }
+    this.pendingSpeed = false;
     this.status = msg.run.status;
     this.reason = msg.run.stop_reason || null;
     this.render();
@@ -390,6 +410,7 @@ export class Panel {
       this.syncInputs();
     }
     for (const e of msg.events || []) this.logEvent(e);
+    if (typeof msg.speed === "number") this.speedSelect.value = String(msg.speed);
     this.status = msg.status;
     this.reason = msg.reason || null;
     if (msg.reason) this.logEvent({ type: `run.${msg.status}`, t: msg.t, reason: msg.reason });

@@ -1,0 +1,121 @@
+"""A student going from lesson to lesson, with the app's own quota of 3 live runs.
+
+Run, next lesson, Run, next lesson...: the runs left behind stop making room; a
+reloaded lesson carries on with its run; the speed chosen before Run is the run's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from tests.stack import Process, free_port, manage, wait_for_http
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+LESSONS = [
+    "caching-and-eviction",
+    "job-queues",
+    "raid",
+    "master-slave-replication",
+    "balancer-failover",
+]
+
+
+@pytest.fixture(scope="module")
+def strict_url(app_env, tmp_path_factory):
+    """A server of this module's own, with the default quota (3 live runs)."""
+    tmp = tmp_path_factory.mktemp("strict")
+    env = {**app_env, "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}"}
+    env.pop("SCALELAB_RUNS_PER_VISITOR", None)
+    manage(env, "migrate", "--noinput")
+    manage(env, "loadlessons")
+    port = free_port()
+    server = Process(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        env,
+        tmp / "serve.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/", proc=server)
+        yield url
+    finally:
+        server.stop()
+        if os.environ.get("SCALELAB_SHOW_SERVER_LOG"):
+            print(server.output())
+
+
+def open_lesson(page, url, slug):
+    page.goto(f"{url}/lessons/{slug}/")
+    page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
+
+
+def run_and_wait(page):
+    page.click("#sim .btn-primary")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#sim').dataset.seq || 0) >= 5",
+        timeout=20_000,
+    )
+    return page.get_attribute("#sim", "data-run-id")
+
+
+def test_going_from_lesson_to_lesson_never_locks_the_student_out(page, strict_url):
+    runs = []
+    for slug in LESSONS:
+        open_lesson(page, strict_url, slug)
+        page.wait_for_timeout(4000)  # reading, before pressing Run
+        runs.append(run_and_wait(page))
+        assert page.is_hidden("#sim .sim-error"), page.text_content("#sim .sim-error")
+    assert len(set(runs)) == 5
+    # The runs of the lessons left behind stop: at most 3 live at the end.
+    statuses = page.evaluate(
+        """async (ids) => Promise.all(ids.map(async (id) =>
+            (await (await fetch(`/api/runs/${id}/`)).json()).status))""",
+        runs,
+    )
+    assert statuses[-1] == "running"
+    assert statuses.count("running") <= 3
+    assert page.errors == []
+
+
+def test_a_reloaded_lesson_carries_on_with_its_run(page, strict_url):
+    open_lesson(page, strict_url, "caching-and-eviction")
+    first = run_and_wait(page)
+    page.reload()
+    page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
+    # The same run, its charts refilled from what was sent before the reload.
+    page.wait_for_function(
+        "() => Number(document.querySelector('#sim').dataset.seq || 0) >= 5",
+        timeout=20_000,
+    )
+    assert page.get_attribute("#sim", "data-run-id") == first
+    assert page.get_attribute("#sim", "data-status") == "running"
+    assert page.text_content("#sim .btn-primary") == "Pause"
+    refilled = page.evaluate(
+        "() => { const p = document.querySelector('.chart-plot'); return p && p.data ? p.data[0].x.length : 0; }"
+    )
+    assert refilled >= 5
+    assert page.errors == []
+
+
+def test_the_speed_chosen_before_run_is_the_runs(page, strict_url):
+    open_lesson(page, strict_url, "job-queues")
+    page.select_option("#sim select[id$=speed]", "8")
+    run_id = run_and_wait(page)
+    page.wait_for_function(
+        """async (id) => (await (await fetch(`/api/runs/${id}/`)).json()).speed === 8""",
+        arg=run_id,
+        timeout=10_000,
+    )
+    assert page.input_value("#sim select[id$=speed]") == "8"
+    # Simulated time runs eight times faster than the wall clock.
+    t0 = page.evaluate("() => performance.now()")
+    s0 = float(page.get_attribute("#sim", "data-seq"))
+    page.wait_for_timeout(2000)
+    frames = float(page.get_attribute("#sim", "data-seq")) - s0
+    wall = (page.evaluate("() => performance.now()") - t0) / 1000
+    assert frames == pytest.approx(10 * wall, rel=0.4)  # frames stay at 10 a second
+    assert page.errors == []
