@@ -51,7 +51,7 @@ IDLE_S = 15
 FPS_TARGET = 9.5
 PAGE_P99_TARGET_MS = 500.0
 MEMORY_TARGET = 1.10
-PAGES = ("/lessons/", "/sandbox/", "/sandbox/cache/")
+PAGES = ("/", "/sandbox/", "/sandbox/cache/")
 
 
 class AbuseStack(MemStack):

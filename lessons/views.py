@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.crypto import constant_time_compare
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -238,6 +239,15 @@ def progress_view(request):
     return render(request, "lessons/progress.html", overview(request))
 
 
+def _came_from(request) -> str:
+    """The page to go back to after signing in or up, if it is one of this site's."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if safe else ""
+
+
 def _limited_form(request, template: str, form, group: str, rate: str, what: str):
     """Count a form post from this address; a page saying why if over ``rate``.
 
@@ -246,9 +256,8 @@ def _limited_form(request, template: str, form, group: str, rate: str, what: str
     try:
         throttle(request, group, rate, field="form", what=what)
     except LimitError as exc:
-        response = render(
-            request, template, {"form": form, "limited": exc.message}, status=429
-        )
+        context = {"form": form, "limited": exc.message, "next": _came_from(request)}
+        response = render(request, template, context, status=429)
         response["Retry-After"] = str(exc.retry_after)
         return response
     return None
@@ -262,6 +271,7 @@ class SignInView(LoginView):
     """
 
     template_name = "registration/login.html"
+    next_page = "lesson-index"  # when the visitor came from no page of the site
 
     def post(self, request, *args, **kwargs):
         refused = _limited_form(
@@ -295,9 +305,10 @@ def sign_up(request):
         if refused:
             return refused
     form = UserCreationForm(request.POST or None)
+    came_from = _came_from(request)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user)
         progress_merge(request.session, user)
-        return redirect("progress")
-    return render(request, template, {"form": form})
+        return redirect(came_from or "lesson-index")
+    return render(request, template, {"form": form, "next": came_from})

@@ -612,6 +612,7 @@ MESSAGES = Tagged(
     (
         _message("pause"),
         _message("resume"),
+        _message("step"),
         _message("speed", Among("value", SPEEDS), required=("value",)),
         _message(
             "set",

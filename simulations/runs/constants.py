@@ -9,7 +9,16 @@ from ..models import Run
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 MAX_SEED = 2**31 - 1
 EVENTS_PER_FRAME = 40
-CONTROL_ACTIONS = ("pause", "resume", "speed", "set", "command", "reset", "stop")
+CONTROL_ACTIONS = (
+    "pause",
+    "resume",
+    "step",
+    "speed",
+    "set",
+    "command",
+    "reset",
+    "stop",
+)
 LIVE = (Run.Status.RUNNING, Run.Status.PAUSED)
 
 

@@ -174,6 +174,20 @@ class RunDriver:
         elif action == "resume" and self.paused:
             self.paused = False
             self.status("running")
+        elif action == "step":
+            if not self.paused:
+                self.status(
+                    self.state(),
+                    error={
+                        "field": "type",
+                        "message": "step: pause the run first, then step it a frame at a time",
+                    },
+                )
+                return
+            # One frame, as a running run would make next (the same slice of
+            # simulated time), so a takeover that regenerates it agrees.
+            self.frame()
+            self.status("paused", stepped=self.seq)
         elif action == "speed":
             self.speed = control["value"]
             self.status(self.state())

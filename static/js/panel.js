@@ -98,12 +98,20 @@ export class Panel {
       onclick: () => this.toggle() }, "Run");
     this.speedSelect = el("select", { id: id("speed"), onchange: () => this.setSpeed() },
       ...SPEEDS.map((s) => el("option", { value: s, selected: s === 1 }, `${s}×`)));
+    this.stepButton = el("button", { type: "button", class: "btn", disabled: true,
+      title: "While paused: advance one frame (a tenth of a simulated second at this speed)",
+      onclick: () => this.send({ type: "step" }) }, "Step");
     this.resetButton = el("button", { type: "button", class: "btn", disabled: true, onclick: () => this.send({ type: "reset" }) }, "Reset");
     this.stopButton = el("button", { type: "button", class: "btn", disabled: true, onclick: () => this.stop() }, "Stop");
     const toolbar = el("div", { class: "sim-toolbar", role: "toolbar", "aria-label": "Run controls" },
-      this.runButton,
+      this.runButton, this.stepButton,
       el("label", { class: "inline", for: id("speed") }, "Speed ", this.speedSelect),
       this.resetButton, this.stopButton);
+    // The run's seed, and a way to see the very same run again.
+    this.seedText = el("span", { class: "sim-seed", hidden: true });
+    this.againButton = el("button", { type: "button", class: "btn", hidden: true,
+      onclick: () => this.start(this.seed) }, "Run again with this seed");
+    const seedLine = el("p", { class: "sim-seed-line" }, this.seedText, " ", this.againButton);
 
     this.figures = el("div", { class: "sim-figures" });
     this.commandBox = el("div", { class: "sim-commands", role: "group", "aria-label": "Inject events" });
@@ -121,7 +129,7 @@ export class Panel {
     this.errorBox = el("p", { class: "sim-error", role: "alert", hidden: true });
 
     r.append(
-      toolbar, this.statusText, this.errorBox, this.figures,
+      toolbar, this.statusText, seedLine, this.errorBox, this.figures,
       el("h3", { class: "sim-h", text: "Break things" }), this.commandBox,
       this.charts, this.summary,
       el("details", { class: "sim-box", open: true }, el("summary", { text: "Parameters" }), this.paramForm),
@@ -232,7 +240,7 @@ export class Panel {
     return this.start();
   }
 
-  async start() {
+  async start(seed = null) {
     this.setBusy(true);
     this.hideError();
     this.statusText.textContent = "Starting…";
@@ -240,7 +248,7 @@ export class Panel {
       const response = await fetch("/api/runs/", {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-        body: JSON.stringify({ kind: this.engine.kind, params: this.values, lesson: this.lesson }),
+        body: JSON.stringify({ kind: this.engine.kind, params: this.values, lesson: this.lesson, seed }),
         credentials: "same-origin",
       });
       const body = await response.json();
@@ -390,6 +398,9 @@ export class Panel {
       this.speedSelect.value = String(msg.run.speed);
     }
     this.pendingSpeed = false;
+    this.seed = msg.run.seed;
+    this.seedText.textContent = `Seed ${msg.run.seed}`;
+    this.seedText.hidden = false;
     this.status = msg.run.status;
     this.reason = msg.run.stop_reason || null;
     this.render();
@@ -467,6 +478,8 @@ export class Panel {
     this.statusText.textContent = `${words[this.status] || this.status}${why}${this.canControl ? "" : " (watching: only the run's owner controls it)"}.`;
     this.resetButton.disabled = !live || !this.canControl;
     this.stopButton.disabled = !live || !this.canControl;
+    this.stepButton.disabled = this.status !== "paused" || !this.canControl;
+    this.againButton.hidden = live || this.seed === undefined || this.status === "idle";
     this.root.dataset.status = this.status;
     this.setBusy(false);
     if (!live && this.client && (this.status === "stopped" || this.status === "failed")) {

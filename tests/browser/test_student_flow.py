@@ -119,3 +119,68 @@ def test_the_speed_chosen_before_run_is_the_runs(page, strict_url):
     wall = (page.evaluate("() => performance.now()") - t0) / 1000
     assert frames == pytest.approx(10 * wall, rel=0.4)  # frames stay at 10 a second
     assert page.errors == []
+
+
+def test_a_paused_run_steps_one_frame_at_a_time(page, strict_url):
+    open_lesson(page, strict_url, "raid")
+    run_and_wait(page)
+    assert page.is_disabled("#sim button:text-is('Step')")  # running: nothing to step
+    page.click("#sim .btn-primary")  # Pause
+    page.wait_for_selector(".sim[data-status=paused]", timeout=10_000)
+    page.wait_for_timeout(500)
+    seq = int(page.get_attribute("#sim", "data-seq"))
+    for n in (1, 2):
+        page.click("#sim button:text-is('Step')")
+        page.wait_for_function(
+            f"() => Number(document.querySelector('#sim').dataset.seq) === {seq + n}",
+            timeout=10_000,
+        )
+    page.wait_for_timeout(700)  # and nothing more while paused
+    assert int(page.get_attribute("#sim", "data-seq")) == seq + 2
+    assert page.get_attribute("#sim", "data-status") == "paused"
+    assert page.errors == []
+
+
+def test_the_seed_is_shown_and_the_same_run_can_be_seen_again(page, strict_url):
+    open_lesson(page, strict_url, "job-queues")
+    first = run_and_wait(page)
+    seed = page.text_content("#sim .sim-seed")
+    assert seed.startswith("Seed ") and seed[5:].isdigit()
+    assert page.is_hidden("#sim button:text-is('Run again with this seed')")
+    page.click("#sim button:text-is('Stop')")
+    page.wait_for_selector(".sim[data-status=stopped]", timeout=10_000)
+    page.click("#sim button:text-is('Run again with this seed')")
+    page.wait_for_function(
+        "(first) => { const s = document.querySelector('#sim'); return s.dataset.runId !== first && Number(s.dataset.seq || 0) >= 3; }",
+        arg=first,
+        timeout=20_000,
+    )
+    second = page.get_attribute("#sim", "data-run-id")
+    got = page.evaluate(
+        "async (id) => (await (await fetch(`/api/runs/${id}/`)).json()).seed", second
+    )
+    assert f"Seed {got}" == seed
+    assert page.errors == []
+
+
+def test_a_skip_link_reaches_the_simulation_in_a_few_tabs(page, strict_url):
+    open_lesson(page, strict_url, "caching-and-eviction")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == (
+        "Skip to the simulation"
+    )
+    page.keyboard.press("Enter")
+    for tabs in range(1, 4):
+        page.keyboard.press("Tab")
+        if page.evaluate(
+            "() => document.activeElement === document.querySelector('#sim .btn-primary')"
+        ):
+            break
+    else:
+        raise AssertionError("Run is not within 3 Tabs of the skip link")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#sim').dataset.seq || 0) >= 3",
+        timeout=20_000,
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 
 from lessons.models import Lesson, Progress
 from lessons.services import load_directory
@@ -131,3 +133,52 @@ def test_the_glossary_lists_terms_and_the_lessons_that_use_them(client, lessons)
     page = client.get("/glossary/").content.decode()
     assert 'id="hit-ratio"' in page
     assert "Caching and eviction" in page
+
+
+def test_signing_in_from_the_header_returns_to_the_page(
+    client, lessons, django_user_model
+):
+    django_user_model.objects.create_user("student2", password=PASSWORD)
+    lesson = lessons[3].get_absolute_url()
+    page = client.get(lesson).content.decode()
+    assert f'href="/accounts/login/?next={lesson}"' in page
+    form = client.get(f"/accounts/login/?next={lesson}").content.decode()
+    assert f'name="next" value="{lesson}"' in form
+    assert f'/accounts/signup/?next={lesson}"' in form
+    response = client.post(
+        "/accounts/login/",
+        {"username": "student2", "password": PASSWORD, "next": lesson},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == lesson
+
+
+def test_with_no_page_to_return_to_sign_in_and_up_land_on_the_lessons(client, lessons):
+    get_user_model().objects.create_user("student3", password=PASSWORD)
+    signed_in = client.post(
+        "/accounts/login/", {"username": "student3", "password": PASSWORD}
+    )
+    assert signed_in["Location"] == "/"  # not /accounts/profile/, which is no page
+    client.post("/accounts/logout/")
+    for target in ("https://evil.example/", "//evil.example/"):
+        signed_up = Client().post(
+            "/accounts/signup/",
+            {
+                "username": f"new{len(target)}",
+                "password1": PASSWORD,
+                "password2": PASSWORD,
+                "next": target,
+            },
+        )
+        assert signed_up.status_code == 302
+        assert signed_up["Location"] == "/"
+    back = Client().post(
+        "/accounts/signup/",
+        {
+            "username": "returning",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "next": lessons[1].get_absolute_url(),
+        },
+    )
+    assert back["Location"] == lessons[1].get_absolute_url()

@@ -121,7 +121,7 @@ async def test_a_watcher_sees_frames_but_cannot_control(live_runs, visitor_sessi
         ("[" * 4000 + "]" * 4000, "message", "nested at most 8 levels deep"),
         ('{"type": "ping", "pad": "' + "x" * 9000 + '"}', "message", "8192 bytes"),
         ('{"type": "speed", "value": NaN}', "message", "NaN is not a JSON number"),
-        ({"type": "explode"}, "type", "types: pause, resume, speed"),
+        ({"type": "explode"}, "type", "types: pause, resume, step, speed"),
         ({"type": "speed", "value": 3}, "value", "0.25, 0.5, 1, 2, 4, 8"),
         (
             {"type": "set", "name": "colour", "value": 1},

@@ -74,6 +74,44 @@ def transport():
     return MemoryTransport(replay=10_000)
 
 
+def test_a_paused_run_steps_one_frame_at_a_time(transport):
+    run = make_run()
+    actions = [
+        (1.0, {"type": "pause"}),
+        (2.0, {"type": "step"}),
+        (2.5, {"type": "step"}),
+        (3.0, {"type": "resume"}),
+        (3.05, {"type": "step"}),  # running: refused, says why
+        (3.5, {"type": "stop"}),
+    ]
+    assert drive(run, transport, actions) == "stopped"
+    got = frames(transport, run.id)
+    assert [f["seq"] for f in got] == list(range(1, len(got) + 1))
+    paused_at = next(s for s in statuses(transport, run.id) if s["status"] == "paused")
+    stepped = [s for s in statuses(transport, run.id) if "stepped" in s]
+    assert [s["stepped"] for s in stepped] == [
+        paused_at["seq"] + 1,
+        paused_at["seq"] + 2,
+    ]
+    # Each step is one more frame of the usual tenth of a simulated second.
+    by_seq = {f["seq"]: f for f in got}
+    for s in stepped:
+        assert by_seq[s["stepped"]]["t"] == pytest.approx(s["stepped"] / 10)
+        assert s["status"] == "paused"
+    # Nothing else was made while paused: the frame after the steps is the resume's.
+    resumed = next(
+        s
+        for s in statuses(transport, run.id)
+        if s["status"] == "running" and s["seq"] >= paused_at["seq"]
+    )
+    assert resumed["seq"] == paused_at["seq"] + 2
+    refused = [s for s in statuses(transport, run.id) if "error" in s]
+    assert refused[0]["error"] == {
+        "field": "type",
+        "message": "step: pause the run first, then step it a frame at a time",
+    }
+
+
 def test_a_run_streams_ten_frames_a_second_with_increasing_numbers(transport):
     run = make_run()
     assert drive(run, transport, [(2.0, {"type": "stop"})]) == "stopped"

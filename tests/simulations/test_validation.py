@@ -360,7 +360,7 @@ def test_a_number_answer_must_be_a_finite_number_not_a_bool(client):
 @pytest.mark.parametrize(
     ("message", "field", "words"),
     [
-        ({"seq": 1}, "type", "a message needs a type; types: pause, resume, speed"),
+        ({"seq": 1}, "type", "a message needs a type; types: pause, resume, step, speed"),
         ({"type": "hello"}, "type", "unknown message type 'hello'; types: pause"),
         ({"type": "seen"}, "seq", "a seen message needs seq: an integer of at least"),
         ({"type": "seen", "seq": True}, "seq", "an integer of at least 0; got True"),
@@ -427,7 +427,7 @@ def test_seen_and_ping_are_not_controls():
         with pytest.raises(EngineError) as caught:
             control_parse("cache", {"type": kind, "seq": 1})
         assert caught.value.field == "type"
-        assert "types: pause, resume, speed, set, command, reset, stop" in (
+        assert "types: pause, resume, step, speed, set, command, reset, stop" in (
             caught.value.message
         )
     assert control_parse("cache", {"type": "pause", "ref": "p"}) == {
