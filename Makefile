@@ -8,8 +8,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKER_THREADS ?= 8
 PYTEST_ARGS ?=
+# Where `collectstatic` writes (the settings read STATIC_ROOT from the environment).
+STATIC_ROOT ?= staticfiles
+STATIC_MANIFEST := $(STATIC_ROOT)/staticfiles.json
 
-.PHONY: run run-distributed worker test lint bench chromium clean
+.PHONY: run run-distributed worker static test lint bench chromium clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11 is needed"' || \
@@ -25,15 +28,23 @@ $(VENV)/.deps-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.deps
 
+# Hashed names, with brotli and gzip copies, that browsers cache for ten years
+# (scalelab/staticfiles.py). Redone only when a source or the installed packages
+# changed: it compresses plotly.js, which takes about ten seconds.
+$(STATIC_MANIFEST): $(shell find static -type f 2>/dev/null) $(VENV)/.deps
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+static: $(STATIC_MANIFEST)
+
 # Embedded mode (no REDIS_URL): one process serves the app and runs simulations.
 # With REDIS_URL set, this serves the web tier only: start workers with `make worker`.
-run: $(VENV)/.deps
+run: $(VENV)/.deps $(STATIC_MANIFEST)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py loadlessons
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 # Distributed mode on one machine: a worker process beside Daphne (needs REDIS_URL).
-run-distributed: $(VENV)/.deps
+run-distributed: $(VENV)/.deps $(STATIC_MANIFEST)
 	@test -n "$(REDIS_URL)" || { echo "set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"; exit 1; }
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py loadlessons

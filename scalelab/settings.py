@@ -8,7 +8,6 @@ processes.
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 from pathlib import Path
 
@@ -105,16 +104,26 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# `collectstatic` (`make run` runs it) writes hashed, brotli and gzip copies here;
+# servestatic serves them as immutable (ten years), and the sources (its finders)
+# under their plain names (scalelab.staticfiles).
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-_plotly = importlib.util.find_spec("plotly")
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
-if _plotly and _plotly.submodule_search_locations:
-    STATICFILES_DIRS.append(
-        ("plotly", Path(_plotly.submodule_search_locations[0]) / "package_data")
-    )
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "scalelab.staticfiles.PlotlyFinder",
+]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "scalelab.staticfiles.StaticStorage"},
+}
 SERVESTATIC_USE_FINDERS = True
 SERVESTATIC_AUTOREFRESH = DEBUG
+# The finders serve the plain names; a second copy of each would only double the
+# compression time of `collectstatic`.
+SERVESTATIC_KEEP_ONLY_HASHED_FILES = True
 
 if EMBEDDED:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

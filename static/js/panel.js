@@ -139,7 +139,8 @@ export class Panel {
     );
     this.buildFigures();
     this.setBusy(false);
-    const module = await import(`./charts/${this.engine.kind}.js`);
+    // The page names the engine's chart module (hashed, like every static file).
+    const module = await import(this.root.dataset.chartModule);
     this.chartModule = module;
     this.chartView = module.default(this.charts, { windowSeconds: 60, engine: this.engine });
     if (module.figures) this.buildFigures(module.figures);
