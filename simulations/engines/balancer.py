@@ -970,10 +970,14 @@ class BalancerEngine(Engine):
     def _target(self, command: str, server: int, ok: list[int], what: str) -> int:
         s = server - 1
         if s not in ok:
-            allowed = ", ".join(str(i + 1) for i in ok) or "none"
+            allowed = (
+                ": one of " + ", ".join(str(i + 1) for i in ok)
+                if ok
+                else ", and there is none at the moment"
+            )
             raise CommandError(
                 f"{command}.server",
-                f"{command}: server must be {what}: one of {allowed}; got {server}",
+                f"{command}: server must be {what}{allowed}; got {server}",
             )
         return s
 

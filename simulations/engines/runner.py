@@ -1,4 +1,4 @@
-"""Run an engine headless: a timeline of commands, a warm-up, a summary."""
+"""Run an engine headless: a timeline of commands and settings, a warm-up, a summary."""
 
 from __future__ import annotations
 
@@ -6,24 +6,50 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import CommandError, Engine, EngineError
+from .base import CommandError, Engine, EngineError, Event
+
+SET = "set"  # the action of ``--at SECONDS:set:NAME=VALUE``: a change of setting
 
 
 @dataclass(frozen=True, order=True)
 class Step:
-    """A command to carry out at simulated time ``at`` (a scenario or ``--at``)."""
+    """What to do at simulated time ``at`` (a scenario, ``--at``, a guided step).
+
+    Either carry out ``command`` with ``args``, or, when ``param`` is given, change
+    that parameter to ``value`` as a ``set`` control does.
+    """
 
     at: float
-    command: str = field(compare=False)
+    command: str = field(default="", compare=False)
     args: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    param: str = field(default="", compare=False)
+    value: Any = field(default=None, compare=False)
+
+    def apply(self, engine: Engine) -> list[Event]:
+        """Carry the step out on ``engine`` now; return its events."""
+        if self.param:
+            return engine.set_param(self.param, self.value)
+        return engine.apply(self.command, self.args)
+
+    def describe(self) -> str:
+        """Return what the step does in words: ``set ttl_s=5``, ``kill server=2``."""
+        if self.param:
+            return f"{SET} {self.param}={self.value}"
+        return " ".join([self.command, *(f"{k}={v}" for k, v in self.args.items())])
 
 
-def parse_step(spec: str, engine: type[Engine]) -> Step:
-    """Parse ``SECONDS:COMMAND[:ARG=VALUE,...]`` and check it against ``engine``."""
+def split_step(spec: str) -> tuple[float, str, dict[str, str]]:
+    """Split ``SECONDS:ACTION[:NAME=VALUE,...]`` into its time, action and pairs.
+
+    Only the syntax is checked here: ``simulations.timeline.at_step`` checks the
+    action and its values as a live run's controls are checked.
+    """
     parts = spec.split(":", 2)
-    if len(parts) < 2 or not parts[1]:
+    if len(parts) < 2 or not parts[1].strip():
         raise CommandError(
-            "at", f"--at takes SECONDS:COMMAND[:ARG=VALUE,...]; got {spec!r}"
+            "at",
+            f"--at takes SECONDS:COMMAND[:ARG=VALUE,...] or SECONDS:{SET}:NAME=VALUE; "
+            f"got {spec!r}",
         )
     try:
         at = float(parts[0])
@@ -35,16 +61,19 @@ def parse_step(spec: str, engine: type[Engine]) -> Step:
         raise CommandError(
             "at", f"--at time must be 0 or more seconds; got {parts[0]!r}"
         )
-    args: dict[str, str] = {}
+    action = parts[1].strip()
+    pairs: dict[str, str] = {}
     if len(parts) == 3 and parts[2]:
         for pair in parts[2].split(","):
             name, sep, value = pair.partition("=")
-            if not sep or not name:
-                raise CommandError(
-                    "at", f"command arguments take ARG=VALUE; got {pair!r}"
-                )
-            args[name.strip()] = value.strip()
-    return make_step(engine, at, parts[1].strip(), args)
+            if not sep or not name.strip():
+                if action == SET:
+                    what = "a setting takes NAME=VALUE"
+                else:
+                    what = "command arguments take ARG=VALUE"
+                raise CommandError("at", f"{what}; got {pair!r}")
+            pairs[name.strip()] = value.strip()
+    return at, action, pairs
 
 
 def make_step(
@@ -86,7 +115,7 @@ def run_headless(
 ) -> Summary:
     """Run as fast as possible and return the metrics measured after the warm-up.
 
-    Commands at the same time keep their given order; a command at the end of the
+    Steps at the same time keep their given order; a step at the end of the
     warm-up is carried out before the statistics are reset.
     """
     if not duration > 0:
@@ -110,7 +139,12 @@ def run_headless(
         _advance_to(engine, mark, chunk)
         while todo and todo[0].at <= mark:
             step = todo.pop(0)
-            engine.apply(step.command, step.args)
+            try:
+                step.apply(engine)
+            except EngineError as exc:
+                raise EngineError(
+                    exc.field, f"at {step.at:g} s, {step.describe()}: {exc.message}"
+                ) from None
         if not reset and mark >= warmup:
             engine.reset_stats()
             reset = True

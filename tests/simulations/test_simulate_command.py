@@ -45,6 +45,18 @@ def test_the_same_seed_gives_the_same_summary_and_a_crash_shows():
     )
 
 
+def test_a_setting_changes_at_its_time_as_a_live_run_takes_it():
+    base = ["cache", "--duration", "40", "--warmup", "20", "--json"]
+    quiet = json.loads(simulate(*base).stdout)
+    done = simulate(*base, "--at", "20:set:zipf_s=0", "--at", "20:set:ttl_s=2.5")
+    assert done.returncode == 0, done.stderr
+    changed = json.loads(done.stdout)
+    assert changed["params"]["zipf_s"] == 0.0
+    assert changed["params"]["ttl_s"] == 2.5
+    # A flat workload over ten times the cache's capacity: far fewer hits.
+    assert changed["metrics"]["hit_ratio"] < quiet["metrics"]["hit_ratio"] / 2
+
+
 def test_it_lists_kinds_and_parameters():
     done = simulate("--list")
     assert done.returncode == 0
@@ -77,6 +89,37 @@ def test_it_lists_kinds_and_parameters():
         (
             ["cache", "--duration", "10", "--warmup", "20"],
             "warmup must be from 0 to less than the duration",
+        ),
+        (
+            ["cache", "--at", "5:set:shape=round"],
+            "cache has no parameter 'shape'; its parameters: keys, zipf_s",
+        ),
+        (
+            ["cache", "--at", "5:set:ttl_s=-1"],
+            "ttl_s must be a number from 0 to 86400 s; got '-1'",
+        ),
+        (
+            ["cache", "--at", "5:set:policy=newest"],
+            "policy must be one of lru, lfu, fifo, random; got 'newest'",
+        ),
+        (["cache", "--at", "5:set:ttl_s"], "a setting takes NAME=VALUE; got 'ttl_s'"),
+        (
+            ["cache", "--at", "5:set:ttl_s=1,capacity=5"],
+            "--at SECONDS:set:NAME=VALUE changes one setting",
+        ),
+        (
+            ["scaling", "--at", "5:set:strategy=horizontal"],
+            "at 5 s, set strategy=horizontal: strategy cannot change in a running "
+            "world; start a new run",
+        ),
+        (
+            ["deploy", "--at", "1:deploy", "--at", "5:set:strategy=atomic"],
+            "at 5 s, set strategy=atomic: strategy can change only between deploys",
+        ),
+        (
+            ["balancer", "--at", "1:revive:server=2"],
+            "at 1 s, revive server=2: revive: server must be a dead server, and "
+            "there is none at the moment; got 2",
         ),
     ],
 )

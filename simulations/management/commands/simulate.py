@@ -8,13 +8,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from simulations.engines import REGISTRY, get_engine
 from simulations.engines.base import EngineError
-from simulations.engines.runner import parse_step, run_headless
+from simulations.engines.runner import run_headless
+from simulations.timeline import at_step
 
 
 class Command(BaseCommand):
     help = (
         "Run a simulation engine headless. Example: simulate cache --set capacity=200 "
-        "--at 30:crash --duration 60 --json"
+        "--at 30:crash --at 40:set:ttl_s=5 --duration 60 --json"
     )
 
     def add_arguments(self, parser):
@@ -36,7 +37,9 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="SECONDS:COMMAND[:ARG=VALUE,...]",
-            help="Carry out a command at a simulated time (repeatable).",
+            help="Carry out a command at a simulated time, or change a parameter "
+            "with SECONDS:set:NAME=VALUE, checked as a live run checks it "
+            "(repeatable).",
         )
         parser.add_argument(
             "--seed", type=int, default=0, help="Random seed (default 0)."
@@ -75,7 +78,7 @@ class Command(BaseCommand):
                     raise EngineError("set", f"--set takes NAME=VALUE; got {pair!r}")
                 params[name.strip()] = value.strip()
             params = engine.validate_params(params)
-            steps = [parse_step(spec, engine) for spec in options["at"]]
+            steps = [at_step(engine.kind, spec) for spec in options["at"]]
             summary = run_headless(
                 engine,
                 params,
