@@ -292,7 +292,9 @@ export class Panel {
       await this.client.control(msg);
       this.hideError();
     } catch (err) {
-      this.showError(err.field ? `${err.field}: ${err.message}` : err.message);
+      const message = err.field ? `${err.field}: ${err.message}` : err.message;
+      this.showError(message);
+      this.root.dispatchEvent(new CustomEvent("scalelab:refused", { detail: message }));
     }
   }
 
@@ -415,6 +417,7 @@ export class Panel {
     if (msg.error) {
       this.showError(`${msg.error.field}: ${msg.error.message}`);
       this.root.dataset.lastError = msg.error.field;
+      this.root.dispatchEvent(new CustomEvent("scalelab:refused", { detail: `${msg.error.field}: ${msg.error.message}` }));
     }
     if (msg.command) this.root.dataset.lastCommand = `${msg.command}@${msg.seq}.${msg.sub}`;
     if (msg.params) {
@@ -511,6 +514,30 @@ function typing(target) {
   return target.closest("input, select, textarea, button, summary, a, [contenteditable]");
 }
 
+// A step plays to its end (its delayed actions included) before another may start:
+// pressed promptly, a step would otherwise act on a world still busy with the last.
+async function playStep(panel, step, state, steps) {
+  const others = steps.filter((s) => s !== step);
+  for (const s of steps) {
+    s.disabled = true;
+    if (s !== step) s.title = "Wait until the step being played is done";
+  }
+  step.dataset.stepState = "running";
+  state.textContent = "Running…";
+  let refused = null;
+  const onError = (e) => { refused = e.detail; };
+  panel.root.addEventListener("scalelab:refused", onError);
+  try {
+    await panel.play(JSON.parse(step.dataset.stepActions));
+  } finally {
+    panel.root.removeEventListener("scalelab:refused", onError);
+    step.dataset.stepState = refused ? "refused" : "done";
+    state.textContent = refused ? `Done, but the simulation refused an action: ${refused}` : "Done.";
+    for (const s of steps) s.disabled = false;
+    for (const s of others) s.removeAttribute("title");
+  }
+}
+
 export function mountAll() {
   const panels = [...document.querySelectorAll(".sim[data-engine-id]")].map((root) => new Panel(root));
   document.addEventListener("keydown", (e) => {
@@ -529,8 +556,11 @@ export function mountAll() {
       }
     }
   });
-  for (const step of document.querySelectorAll("[data-step-actions]")) {
-    step.addEventListener("click", () => panels[0] && panels[0].play(JSON.parse(step.dataset.stepActions)));
+  const steps = [...document.querySelectorAll("[data-step-actions]")];
+  for (const step of steps) {
+    const state = el("span", { class: "step-state", role: "status" });
+    step.after(state);
+    step.addEventListener("click", () => panels[0] && playStep(panels[0], step, state, steps));
   }
   window.scalelabPanels = panels;
   return panels;

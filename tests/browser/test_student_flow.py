@@ -184,3 +184,38 @@ def test_a_skip_link_reaches_the_simulation_in_a_few_tabs(page, strict_url):
         "() => Number(document.querySelector('#sim').dataset.seq || 0) >= 3",
         timeout=20_000,
     )
+
+
+@pytest.mark.parametrize("slug", ["dns-round-robin", "deploying-the-same-code"])
+def test_guided_steps_pressed_promptly_all_work(page, strict_url, slug):
+    """Each step pressed the moment it can be: none is refused by the simulation."""
+    open_lesson(page, strict_url, slug)
+    page.select_option("#sim select[id$=speed]", "8")  # delays are simulated time
+    steps = page.locator("[data-step-actions]")
+    assert steps.count() >= 3
+    for n in range(steps.count()):
+        step = steps.nth(n)
+        page.wait_for_function(
+            "(b) => !b.disabled", arg=step.element_handle(), timeout=60_000
+        )
+        step.click()
+        # While it plays, it says so, and no other step can be pressed.
+        assert page.evaluate(
+            """(n) => {
+                const all = [...document.querySelectorAll('[data-step-actions]')];
+                const state = all[n].dataset.stepState;
+                return state === 'done' || (state === 'running' && all.every((b) => b.disabled));
+            }""",
+            n,
+        )
+        page.wait_for_function(
+            "(b) => b.dataset.stepState !== 'running'",
+            arg=step.element_handle(),
+            timeout=90_000,
+        )
+        assert step.get_attribute("data-step-state") == "done", page.text_content(
+            "#sim .sim-error"
+        )
+        assert "Done." in step.locator("xpath=following-sibling::*[1]").text_content()
+    assert page.is_hidden("#sim .sim-error"), page.text_content("#sim .sim-error")
+    assert page.errors == []
