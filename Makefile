@@ -66,7 +66,9 @@ chromium:
 			exit 1; \
 		fi; }
 
+# The page's client logic under Node's own runner (no dependencies), then the rest.
 test: $(VENV)/.deps-dev chromium
+	node --test tests/js/*.test.js
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps-dev

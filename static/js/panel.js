@@ -3,72 +3,15 @@
 // event log that screen readers hear (throttled).
 
 import { RunClient } from "./client.js";
+import { csrf, el, pageData } from "./dom.js";
+import { createRun } from "./runs.js";
+import { actionMessages, planStep, playStep } from "./steps.js";
+import { format, scaleFor } from "./values.js";
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
 const ANNOUNCE_EVERY_MS = 4000;
 const TABLE_EVERY_MS = 1000;
 const LOG_LIMIT = 60;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
-// Data the server wrote into the page: only a JSON script element counts, so no
-// element of a lesson's text (which can hold no script) can stand in for it.
-function pageData(id) {
-  return JSON.parse(document.querySelector(`script[type="application/json"]#${CSS.escape(id)}`).textContent);
-}
-
-function csrf() {
-  const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-  if (match) return decodeURIComponent(match[1]);
-  const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-  return input ? input.value : "";
-}
-
-export function format(value, unit = "") {
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) return "–";
-    const abs = Math.abs(value);
-    let text;
-    if (Number.isInteger(value)) text = value.toLocaleString("en");
-    else if (abs >= 1000) text = Math.round(value).toLocaleString("en");
-    else if (abs >= 10) text = value.toFixed(1);
-    else text = value.toFixed(abs >= 1 ? 2 : 3);
-    return unit ? `${text} ${unit}` : text;
-  }
-  if (Array.isArray(value)) return value.map((v) => format(v)).join(", ");
-  return value === undefined || value === null ? "–" : String(value);
-}
-
-// A slider's position maps to a parameter value on a linear or a log scale.
-function scaleFor(p) {
-  const log = p.min > 0 && p.max / p.min >= 200;
-  const steps = 1000;
-  return {
-    toSlider(v) {
-      if (log) return Math.round((Math.log(v / p.min) / Math.log(p.max / p.min)) * steps);
-      return Math.round(((v - p.min) / (p.max - p.min)) * steps);
-    },
-    fromSlider(s) {
-      let v = log ? p.min * (p.max / p.min) ** (s / steps) : p.min + ((p.max - p.min) * s) / steps;
-      if (p.type === "int") return Math.round(v);
-      const step = p.step || (log ? v / 100 : (p.max - p.min) / 200);
-      const digits = Math.max(0, -Math.floor(Math.log10(step)));
-      v = Number(v.toFixed(Math.min(6, digits)));
-      return Math.min(p.max, Math.max(p.min, v));
-    },
-  };
-}
 
 export class Panel {
   constructor(root) {
@@ -246,25 +189,16 @@ export class Panel {
     this.hideError();
     this.statusText.textContent = "Starting…";
     try {
-      const response = await fetch("/api/runs/", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-        body: JSON.stringify({ kind: this.engine.kind, params: this.values, lesson: this.lesson, seed }),
-        credentials: "same-origin",
-      });
-      const body = await response.json();
-      if (!response.ok) {
-        const [field, message] = Object.entries(body.errors || { run: "could not start" })[0];
-        this.showError(`${field}: ${message}`);
-        this.statusText.textContent = "Not started.";
-        this.setBusy(false);
-        return;
-      }
+      const body = await createRun(
+        { kind: this.engine.kind, params: this.values, lesson: this.lesson, seed },
+        { token: csrf() },
+      );
       // The speed chosen before Run is sent once the run says hello.
       this.pendingSpeed = true;
       this.attach(body.id);
     } catch (err) {
-      this.showError(`Could not reach the server: ${err.message}`);
+      this.showError(err.field ? `${err.field}: ${err.message}` : `Could not reach the server: ${err.message}`);
+      this.statusText.textContent = "Not started.";
       this.setBusy(false);
     }
   }
@@ -326,10 +260,9 @@ export class Panel {
   // Plays a guided step's actions: parameter changes and commands, each at its
   // "after" (simulated seconds from the moment the step is played).
   async play(actions) {
-    let timed = [...actions].sort((a, b) => (a.after || 0) - (b.after || 0));
     const fixed = new Set(this.engine.params.filter((p) => p.live === false).map((p) => p.name));
-    const reshapes = timed.some((a) => a.set && !a.after && Object.keys(a.set).some((name) => fixed.has(name)));
-    if (reshapes && this.isLive() && this.canControl) {
+    const plan = planStep(actions, { fixed, live: this.isLive(), canControl: this.canControl });
+    if (plan.stopFirst) {
       // A setting that shapes the whole world: end this run, start a new one with it.
       const ended = new Promise((resolve) => this.client.addEventListener("status", (e) => {
         if (e.detail.status === "stopped" || e.detail.status === "failed") resolve();
@@ -337,26 +270,21 @@ export class Panel {
       await this.stop();
       await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 10_000))]);
     }
-    if (!this.isLive()) {
-      // Settings due at once go into the new run's parameters, not sent again.
-      for (const a of timed) if (a.set && !a.after) Object.assign(this.values, a.set);
-      timed = timed.filter((a) => !(a.set && !a.after));
+    if (plan.startsRun && !this.isLive()) {
+      Object.assign(this.values, plan.initial);
       this.syncInputs();
       await this.start();
       if (!this.client) return;
       await new Promise((resolve) => this.client.addEventListener("hello", resolve, { once: true }));
     }
     const t0 = this.latest ? this.latest.t : 0;
-    for (const a of timed) {
+    for (const a of plan.timed) {
       if (a.after) await this.untilSimTime(t0 + a.after);
       if (!this.isLive()) return;
-      if (a.set) {
-        for (const [name, value] of Object.entries(a.set)) {
-          this.values[name] = value;
-          await this.send({ type: "set", name, value });
-        }
+      for (const message of actionMessages(a)) {
+        if (message.type === "set") this.values[message.name] = message.value;
+        await this.send(message);
       }
-      if (a.command) await this.send({ type: "command", name: a.command, args: a.args || {} });
     }
     this.syncInputs();
   }
@@ -514,30 +442,6 @@ function typing(target) {
   return target.closest("input, select, textarea, button, summary, a, [contenteditable]");
 }
 
-// A step plays to its end (its delayed actions included) before another may start:
-// pressed promptly, a step would otherwise act on a world still busy with the last.
-async function playStep(panel, step, state, steps) {
-  const others = steps.filter((s) => s !== step);
-  for (const s of steps) {
-    s.disabled = true;
-    if (s !== step) s.title = "Wait until the step being played is done";
-  }
-  step.dataset.stepState = "running";
-  state.textContent = "Running…";
-  let refused = null;
-  const onError = (e) => { refused = e.detail; };
-  panel.root.addEventListener("scalelab:refused", onError);
-  try {
-    await panel.play(JSON.parse(step.dataset.stepActions));
-  } finally {
-    panel.root.removeEventListener("scalelab:refused", onError);
-    step.dataset.stepState = refused ? "refused" : "done";
-    state.textContent = refused ? `Done, but the simulation refused an action: ${refused}` : "Done.";
-    for (const s of steps) s.disabled = false;
-    for (const s of others) s.removeAttribute("title");
-  }
-}
-
 export function mountAll() {
   const panels = [...document.querySelectorAll(".sim[data-engine-id]")].map((root) => new Panel(root));
   document.addEventListener("keydown", (e) => {
@@ -560,7 +464,15 @@ export function mountAll() {
   for (const step of steps) {
     const state = el("span", { class: "step-state", role: "status" });
     step.after(state);
-    step.addEventListener("click", () => panels[0] && playStep(panels[0], step, state, steps));
+    step.addEventListener("click", () => {
+      const panel = panels[0];
+      if (!panel) return;
+      playStep(step, state, steps, () => panel.play(JSON.parse(step.dataset.stepActions)), (listener) => {
+        const on = (e) => listener(e.detail);
+        panel.root.addEventListener("scalelab:refused", on);
+        return () => panel.root.removeEventListener("scalelab:refused", on);
+      });
+    });
   }
   window.scalelabPanels = panels;
   return panels;

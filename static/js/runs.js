@@ -1,0 +1,26 @@
+// Starting a run: the POST the sandbox and lesson pages send (docs/protocol.md).
+
+// Resolve with the run's status; reject with an Error carrying the field at
+// fault, the HTTP status and, for a limit, the seconds to wait (Retry-After).
+export async function createRun(body, { fetch: send = globalThis.fetch, token = "" } = {}) {
+  const response = await send("/api/runs/", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": token },
+    body: JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  let data = {};
+  try {
+    data = await response.json();
+  } catch {
+    data = {};
+  }
+  if (response.ok) return data;
+  const [field, message] = Object.entries(data.errors || { run: `could not start (HTTP ${response.status})` })[0];
+  const error = new Error(message);
+  error.field = field;
+  error.status = response.status;
+  const wait = Number(response.headers.get("Retry-After"));
+  error.retryAfter = Number.isFinite(wait) && wait > 0 ? wait : null;
+  throw error;
+}
