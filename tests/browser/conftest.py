@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -38,13 +39,12 @@ def app_env(tmp_path_factory):
     return env
 
 
-@pytest.fixture(scope="session")
-def app_url(app_env, tmp_path_factory):
-    """ScaleLab served by `manage.py serve` in embedded mode, as `make run` does."""
+@contextlib.contextmanager
+def serving(env, log):
+    """`manage.py serve` in embedded mode, as `make run` starts it; yield its URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("log") / "serve.log"
     server = Process(
-        [sys.executable, "manage.py", "serve", "--port", str(port)], app_env, log
+        [sys.executable, "manage.py", "serve", "--port", str(port)], env, log
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -54,6 +54,29 @@ def app_url(app_env, tmp_path_factory):
         server.stop()
         if os.environ.get("SCALELAB_SHOW_SERVER_LOG"):
             print(server.output())
+
+
+def own_server(app_env, tmp, **changes):
+    """A server of a module's own: its own database (an embedded worker takes the
+    runs of its database that no worker of its own holds, so two servers must not
+    share one), with the environment changed (a value of None removes a variable).
+    """
+    env = {**app_env, "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}"}
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    manage(env, "migrate", "--noinput")
+    manage(env, "loadlessons")
+    return env
+
+
+@pytest.fixture(scope="session")
+def app_url(app_env, tmp_path_factory):
+    """ScaleLab served by `manage.py serve` in embedded mode, as `make run` does."""
+    with serving(app_env, tmp_path_factory.mktemp("log") / "serve.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

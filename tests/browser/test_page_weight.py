@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 
-from tests.stack import Process, free_port, manage, wait_for_http
+from tests.browser.conftest import own_server, serving
+from tests.stack import manage
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -19,22 +19,12 @@ HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
 
 @pytest.fixture(scope="module")
 def collected_url(app_env, tmp_path_factory):
-    """The browser tests' server as `make run` starts it: after `collectstatic`."""
+    """A server as `make run` starts it: after `collectstatic`."""
     tmp = tmp_path_factory.mktemp("collected")
-    env = {**app_env, "STATIC_ROOT": str(tmp / "static")}
+    env = own_server(app_env, tmp, STATIC_ROOT=str(tmp / "static"))
     manage(env, "collectstatic", "--noinput")
-    port = free_port()
-    server = Process(
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
-        env,
-        tmp / "serve.log",
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/", proc=server)
+    with serving(env, tmp / "serve.log") as url:
         yield url
-    finally:
-        server.stop()
 
 
 def visit(page, url):

@@ -6,12 +6,9 @@ reloaded lesson carries on with its run; the speed chosen before Run is the run'
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
-from tests.stack import Process, free_port, manage, wait_for_http
+from tests.browser.conftest import own_server, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -28,24 +25,9 @@ LESSONS = [
 def strict_url(app_env, tmp_path_factory):
     """A server of this module's own, with the default quota (3 live runs)."""
     tmp = tmp_path_factory.mktemp("strict")
-    env = {**app_env, "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}"}
-    env.pop("SCALELAB_RUNS_PER_VISITOR", None)
-    manage(env, "migrate", "--noinput")
-    manage(env, "loadlessons")
-    port = free_port()
-    server = Process(
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
-        env,
-        tmp / "serve.log",
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/", proc=server)
+    env = own_server(app_env, tmp, SCALELAB_RUNS_PER_VISITOR=None)
+    with serving(env, tmp / "serve.log") as url:
         yield url
-    finally:
-        server.stop()
-        if os.environ.get("SCALELAB_SHOW_SERVER_LOG"):
-            print(server.output())
 
 
 def open_lesson(page, url, slug):
@@ -171,7 +153,7 @@ def test_a_skip_link_reaches_the_simulation_in_a_few_tabs(page, strict_url):
         "Skip to the simulation"
     )
     page.keyboard.press("Enter")
-    for tabs in range(1, 4):
+    for _ in range(3):
         page.keyboard.press("Tab")
         if page.evaluate(
             "() => document.activeElement === document.querySelector('#sim .btn-primary')"
