@@ -27,13 +27,17 @@ from .services import (
     LessonChanges,
     LessonFileError,
     lesson_changes_since,
+    validate_action,
     validate_lesson,
     validate_question,
     validate_step,
     version_latest_id,
 )
+from .widgets import ActionsWidget
 
 PRESET_PREFIX = "preset_"
+# "actions[2].write_burst.writes" in a step's error: the action and what in it.
+ACTION_PATH = re.compile(r"actions\[(\d+)\](?:\.(.*))?$")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -185,9 +189,14 @@ class ChoiceLinesField(forms.CharField):
 
 
 class ActionsField(forms.JSONField):
-    """A step's timed actions as JSON, one action a line."""
+    """A step's timed actions: rows picked from the engine, or JSON without JS."""
 
-    widget = Textarea(attrs={"rows": 3, "class": "monospace"})
+    widget = ActionsWidget
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # The lesson's engine (set by the step form), to tell an unchanged step.
+        self.engine: type[Engine] | None = None
 
     def prepare_value(self, value):
         if isinstance(value, list) and value:
@@ -195,13 +204,30 @@ class ActionsField(forms.JSONField):
                 "  " + json.dumps(item, ensure_ascii=False) for item in value
             )
             return "[\n" + items + "\n]"
-        if value == []:
+        if value == [] or value is None:
             return ""
         return super().prepare_value(value)
+
+    def bound_data(self, data, initial):
+        # Rows arrive already as a list; only the textarea's text is JSON.
+        return data if isinstance(data, list) else super().bound_data(data, initial)
 
     def to_python(self, value):
         result = super().to_python(value)
         return [] if result is None else result
+
+    def has_changed(self, initial, data):
+        # Rows post their values as text: compare what validation makes of them.
+        try:
+            value = self.to_python(data)
+            if self.engine is not None and isinstance(value, list):
+                value = [
+                    validate_action(action, "actions", self.engine, SOURCE)
+                    for action in value
+                ]
+        except (ValidationError, LessonFileError):
+            return True
+        return value != (initial or [])
 
 
 def param_field(param: Param) -> forms.Field:
@@ -478,10 +504,54 @@ def _inline_field(where: str, path: str) -> str:
 class StepForm(CleanTextMixin, forms.ModelForm):
     actions = ActionsField(
         required=False,
-        help_text='JSON list, one action a line: {"command": NAME, "args": {...}} '
-        'or {"set": {PARAM: VALUE}}, each with an optional "after" in simulated '
-        "seconds. Checked against the lesson's engine.",
+        help_text="Played in order when the student presses the step's button: "
+        "run one of the engine's commands or change its settings, each at once or "
+        "after some simulated seconds. Checked against the lesson's engine.",
     )
+
+    def __init__(self, *args, engine: type[Engine] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["actions"].engine = engine
+        self.fields["actions"].widget.row_errors = []
+
+    def add_action_error(
+        self, row: int, rest: str | None, exc: LessonFileError
+    ) -> None:
+        """Show a refused action next to its row and input, naming both."""
+        message = error_text(exc)
+        if message.startswith(exc.field + ": "):
+            message = message[len(exc.field) + 2 :]
+        actions = self.cleaned_data.get("actions") or []
+        action = actions[row] if row < len(actions) else {}
+        # An unnamed command or setting leaves a bare "actions[0]." behind.
+        parts = [] if rest is None else rest.split(".", 1)
+        target, label = "", ""
+        if parts == ["after"]:
+            target, label = "after", "after"
+        elif parts[:1] == ["set"]:
+            name = parts[1] if len(parts) > 1 else ""
+            target = f"set:{name}" if name else "set"
+            label = f"setting {name}" if name else "settings"
+        elif not isinstance(action, dict) or not parts:
+            pass
+        elif isinstance(action.get("set"), dict) and parts[0] in action["set"]:
+            target, label = f"set:{parts[0]}", f"setting {parts[0]}"
+        elif "command" in action:
+            command = str(action["command"])
+            if len(parts) == 2 and parts[0] == command:
+                target, label = f"arg:{parts[1]}", f"{command} argument {parts[1]}"
+                message = message.removeprefix(command + ": ")
+            elif parts == ["args"]:
+                target, label = "args", f"{command} arguments"
+            elif parts == [command]:
+                target, label = "command", "command"
+        where = f"Action {row + 1}" + (f", {label}" if label else "")
+        widget = self.fields["actions"].widget
+        widget.row_errors = [
+            *widget.row_errors,
+            {"row": row, "field": target, "message": message},
+        ]
+        self.add_error("actions", f"{where}: {message}")
 
     class Meta:
         model = Step
@@ -550,6 +620,11 @@ class StepFormSet(LessonPartFormSet):
 
     label_field = "title"
 
+    def get_form_kwargs(self, index):
+        kwargs = super().get_form_kwargs(index)
+        kwargs["engine"] = REGISTRY.get(self.instance.engine or "")
+        return kwargs
+
     def clean_parts(self):
         engine = REGISTRY.get(self.instance.engine or "")
         if engine is None:
@@ -563,6 +638,10 @@ class StepFormSet(LessonPartFormSet):
             try:
                 canonical = validate_step(step, index, engine, SOURCE)
             except LessonFileError as exc:
+                action = ACTION_PATH.match(exc.field[len(where) :])
+                if action:
+                    form.add_action_error(int(action[1]), action[2], exc)
+                    continue
                 name = _inline_field(where, exc.field)
                 form.add_error(name if name in form.fields else None, error_text(exc))
                 continue

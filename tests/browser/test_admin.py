@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -128,3 +129,97 @@ def test_an_instructor_writes_previews_publishes_edits_and_reverts_a_lesson(
     assert "back to draft" in page.text_content(".messagelist")
     assert page.errors == []
     assert page.goto(f"{app_url}{student_url}").status == 404
+
+
+STORED_ACTIONS = """
+import json
+from lessons.models import Lesson
+print(json.dumps(Lesson.objects.get(title={title!r}).steps.get().actions))
+"""
+
+
+def test_an_instructor_builds_a_step_from_the_engines_commands_and_settings(
+    page, app_url, app_env, instructor
+):
+    sign_in(page, app_url)
+    page.goto(f"{app_url}/admin/lessons/lesson/add/")
+    page.fill("#id_title", "Steps picked from lists")
+    page.select_option("#id_module", index=1)
+    page.fill("#id_body", "# Picked\n\nNo JSON typed.\n")
+    page.select_option("#id_engine", "cache")
+    page.wait_for_selector("#id_preset_capacity")
+
+    # A new step, from the keyboard: its actions editor is rows, not a textarea.
+    page.focus("#steps-group .add-row a")
+    page.keyboard.press("Enter")
+    step = page.locator("#steps-group .inline-related:not(.empty-form)").last
+    step.locator("input[name$='-title']").fill("Shrink, then flatten")
+    assert not step.locator("textarea[name$='-actions']").is_visible()
+    editor = step.locator(".actions-editor")
+    add = editor.locator("button:text('Add an action')")
+
+    add.focus()
+    page.keyboard.press("Enter")
+    first = editor.locator(".action-row").nth(0)
+    assert page.evaluate("document.activeElement.dataset.part") == "kind"
+    first.locator("select[data-part=command]").select_option("resize")
+    first.locator("input[data-arg=capacity]").fill("0")  # out of range: refused
+
+    add.focus()
+    page.keyboard.press("Enter")
+    second = editor.locator(".action-row").nth(1)
+    second.locator("select[data-part=kind]").select_option("set")
+    second.locator("select[data-part=setting-name]").select_option("zipf_s")
+    second.locator("input[data-part=setting-value]").fill("0")
+    second.locator("input[data-part=after]").fill("15")
+
+    # A third action, removed again from the keyboard.
+    add.focus()
+    page.keyboard.press("Enter")
+    assert editor.locator(".action-row").count() == 3
+    editor.locator(".action-row").nth(2).locator("button:text('Remove action')").focus()
+    page.keyboard.press("Enter")
+    assert editor.locator(".action-row").count() == 2
+    # Focus goes to the row before, not back to the top of the page.
+    assert (
+        page.evaluate(
+            "document.activeElement.closest('.action-row').getAttribute('aria-label')"
+        )
+        == "Action 2 of 2"
+    )
+
+    # The refusal is shown beside the row and input at fault, naming what is allowed.
+    page.click("input[name=_continue]")
+    page.wait_for_selector(".action-row.has-error")
+    row = page.locator("#steps-group .action-row.has-error")
+    assert "capacity must be an integer from 1 to 1000000" in row.text_content()
+    capacity = row.locator("input[data-arg=capacity]")
+    assert capacity.get_attribute("aria-invalid") == "true"
+    note = page.locator("#" + capacity.get_attribute("aria-describedby"))
+    assert "capacity must be" in note.text_content()
+    assert "Action 1, resize argument capacity" in page.text_content(
+        "#steps-group .errorlist"
+    )
+    page.screenshot(path="/tmp/helperF-actions-error.png")
+
+    capacity.fill("100")
+    page.click("input[name=_continue]")
+    page.wait_for_url(re.compile(r"/change/$"))
+    stored = manage(
+        app_env,
+        "shell",
+        "-c",
+        STORED_ACTIONS.format(title="Steps picked from lists"),
+        check=False,
+    )
+    assert stored.returncode == 0, stored.stderr
+    assert json.loads(stored.stdout.strip().splitlines()[-1]) == [
+        {"command": "resize", "args": {"capacity": 100}},
+        {"set": {"zipf_s": 0.0}, "after": 15.0},
+    ]
+    # Opened again, the saved actions are the same rows.
+    rows = page.locator("#steps-group .action-row")
+    assert rows.count() == 2
+    assert rows.nth(0).locator("select[data-part=command]").input_value() == "resize"
+    assert rows.nth(1).locator("input[data-part=after]").input_value() == "15"
+    assert page.errors == []
