@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -18,6 +19,7 @@ from .engines.base import Param
 from .models import CurveJob
 from .runs.admission import Caps, admit
 from .runs.constants import MAX_SEED, limits
+from .tasks import CURVE_TIME_LIMIT_S
 from .tasks import compute_curve as compute_curve_task
 from .theory.caching import (
     che_hit_ratio,
@@ -86,12 +88,29 @@ def curve_caps() -> Caps:
     )
 
 
+# A job queued or computing for longer than its task may run, plus a minute to be
+# picked up, was lost (its worker killed, or its message lost with Redis): it fails
+# and stops holding its visitor's place.
+LOST_AFTER_S = CURVE_TIME_LIMIT_S + 60
+LOST = "lost: no worker finished it in time; start it again"
+
+
+def curves_fail_lost() -> int:
+    """Mark the lost jobs failed; return how many there were."""
+    now = timezone.now()
+    return CurveJob.objects.filter(
+        status__in=[CurveJob.Status.QUEUED, CurveJob.Status.RUNNING],
+        created_at__lt=now - timedelta(seconds=LOST_AFTER_S),
+    ).update(status=CurveJob.Status.FAILED, error=LOST, finished_at=now)
+
+
 def curve_create(
     raw: Any, *, owner=None, visitor: str = "", client: str = ""
 ) -> CurveJob:
     """Validate and queue a curve job, admitted as runs are (``runs.admission``)."""
     params = curve_validate(raw)
     with transaction.atomic():
+        curves_fail_lost()
         admit(
             CurveJob.objects.filter(
                 status__in=[CurveJob.Status.QUEUED, CurveJob.Status.RUNNING]

@@ -317,3 +317,23 @@ def test_the_page_attaches_to_the_visitors_live_run_of_it(client):
     )
     Run.objects.filter(id=mine).update(status="stopped")
     assert b"data-live-run" not in client.get(lesson).content
+
+
+def test_a_lost_curve_job_stops_holding_its_visitors_place(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from simulations.curves import LOST, LOST_AFTER_S
+
+    first = curve(client)
+    assert first.status_code == 201
+    assert curve(client).status_code == 429  # one at a time
+    # Its message went with a Redis that lost its data: no worker will ever take it.
+    CurveJob.objects.filter(id=first.json()["id"]).update(
+        created_at=timezone.now() - timedelta(seconds=LOST_AFTER_S + 1)
+    )
+    assert curve(client).status_code == 201
+    lost = client.get(f"/api/curves/{first.json()['id']}/").json()
+    assert lost["status"] == "failed"
+    assert lost["error"] == LOST
