@@ -353,6 +353,19 @@ class BalancerEngine(Engine):
         "balancer.strategy",
         "balancer.rate",
     )
+    narration = {
+        "balancer.kill": "Server {server} was killed; {lost#request} in flight lost",
+        "balancer.revive": "Server {server} is back up",
+        "balancer.add": "Server {server} joined the {pool} pool",
+        "balancer.remove": (
+            "Server {server} is leaving the pool; {draining#request} still to finish"
+        ),
+        "balancer.gone": "Server {server} has left the pool",
+        "balancer.mark_down": "The health check marked server {server} down",
+        "balancer.mark_up": "The health check marked server {server} up again",
+        "balancer.strategy": "The balancer now uses {strategy}",
+        "balancer.rate": "Traffic is now {rate} requests a second",
+    }
     metric_specs = (
         Metric("arrived", "Arrived", "requests"),
         Metric("completed", "Completed", "requests"),

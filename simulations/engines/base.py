@@ -295,6 +295,12 @@ class Engine:
     # Event types sent every frame as telemetry (lag per replica, rebuild
     # progress): charts use them, the page's event log leaves them out.
     quiet_events: ClassVar[tuple[str, ...]] = ()
+    # A sentence for each notable event type, read out and logged for people:
+    # ``{field}`` is the event's field, ``{field?yes words|no words}`` picks by
+    # the field's truth, ``{field#noun}`` (or ``{field#noun|nouns}``) counts a
+    # noun and ``{field%}`` shows a fraction as a percentage. Events folded into
+    # counts and quiet ones need none.
+    narration: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, params: Mapping[str, Any] | None = None, seed: int = 0) -> None:
         self.p: dict[str, Any] = self.validate_params(params or {})
@@ -355,6 +361,7 @@ class Engine:
             "commands": [c.describe() for c in cls.commands],
             "event_types": list(cls.event_types),
             "quiet_events": list(cls.quiet_events),
+            "narration": dict(cls.narration),
             "metrics": [m.describe() for m in cls.metric_specs],
         }
 

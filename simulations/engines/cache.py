@@ -310,6 +310,25 @@ class CacheEngine(Engine):
         "cache.warm",
         "cache.warm_done",
     )
+    narration = {
+        "cache.flush": (
+            "The cache was flushed: {dropped#entry|entries} dropped, "
+            "{written_back#write} saved first"
+        ),
+        "cache.crash": "The cache crashed: {dropped#entry|entries} lost, {kept} kept",
+        "cache.restart": (
+            "The cache {was_up?restarted|came back up} with {entries#entry|entries}"
+        ),
+        "cache.resize": (
+            "The cache now holds {capacity#entry|entries}; {evicted} evicted"
+        ),
+        "cache.lost_write": (
+            "{writes#write} not yet saved were lost, on {objects#object}"
+        ),
+        "cache.write_burst": "A burst of {writes} writes over {duration_s} s",
+        "cache.warm": "Warming the cache: {count#key} at {rate} a second",
+        "cache.warm_done": "Warming finished: {loaded#key} loaded",
+    }
     metric_specs = (
         Metric("hit_ratio", "Hit ratio", help="Share of reads served from the cache."),
         Metric("hits", "Hits", "reads"),

@@ -156,6 +156,33 @@ class DeployEngine(Engine):
         "request.ok",
         "request.error",
     )
+    narration = {
+        "deploy.started": (
+            "A {strategy} {kind} to version {version} started{bad?; this version is "
+            "broken|}"
+        ),
+        "deploy.batch": "Taking {servers} out of service to update",
+        "deploy.switched": (
+            "Traffic switched to the {fleet} fleet, on version {version}"
+        ),
+        "deploy.finished": "The {kind} to version {version} finished in {took_s} s",
+        "deploy.failed": (
+            "The {kind} to version {version} failed: {unhealthy} never became healthy"
+        ),
+        "deploy.aborted": "The deploy of version {version} was stopped",
+        "server.stopped": "Server {server} stopped",
+        "server.installed": "Server {server} now has version {version}",
+        "server.healthy": (
+            "Server {server} passed its health check on version {version}"
+        ),
+        "server.unhealthy": (
+            "Server {server} failed its health check on version {version}"
+        ),
+        "balancer.changed": (
+            "The balancer now sends traffic to {in_service#server} (versions "
+            "{versions})"
+        ),
+    }
     metric_specs = (
         Metric(
             "downtime_s",

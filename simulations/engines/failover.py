@@ -176,6 +176,27 @@ class FailoverEngine(Engine):
         "request.served",
         "request.dropped",
     )
+    narration = {
+        "balancer.down": (
+            "Balancer {balancer} went down, cutting {cut#connection}; the standby "
+            "{standby_ready?is ready|is not ready}"
+        ),
+        "balancer.missed_heartbeats": (
+            "Balancer {balancer} missed {missed#heartbeat}: {silence_s} s of silence"
+        ),
+        "balancer.failover": (
+            "Balancer {balancer} took over: noticed after {detection_s} s, "
+            "{outage_s} s without service"
+        ),
+        "balancer.split_brain": (
+            "{resolved?The split brain is over: one balancer stepped down|Split "
+            "brain: both balancers claim the virtual address}"
+        ),
+        "balancer.step_down": "Balancer {balancer} stepped down: it {reason}",
+        "balancer.up": "Balancer {balancer} is up again as the {role} balancer",
+        "balancer.partition": "The network between the balancers is cut",
+        "balancer.heal": "The network between the balancers is back",
+    }
     metric_specs = (
         Metric(
             "outage_s",

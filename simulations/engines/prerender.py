@@ -245,6 +245,19 @@ class PrerenderEngine(Engine):
         "traffic.spike",
         "traffic.normal",
     )
+    narration = {
+        "regen.started": "Regenerating {pages#page}",
+        "regen.finished": "Regeneration finished in {took_s} s",
+        "regen.skipped": (
+            "A regeneration was skipped: the last one is still going ({done} of "
+            "{pages} pages done)"
+        ),
+        "content.published": "New content published: {pages#page} to regenerate",
+        "content.edited": "Content was edited",
+        "cdn.purged": "The CDN was purged: {dropped#cached page} dropped",
+        "traffic.spike": "Traffic jumped to {factor} times normal until {until} s",
+        "traffic.normal": "Traffic is back to normal",
+    }
     metric_specs = (
         Metric(
             "backend_utilization",

@@ -284,6 +284,32 @@ class ProvisioningEngine(FleetEngine):
         "request.served",
         "request.dropped",
     )
+    narration = {
+        "instance.launch": "Launching {instances} from the {image} image",
+        "instance.ready": (
+            "Instance {instance} is ready after {boot_s} s, on version "
+            "{version}{on_release?|, an old release}"
+        ),
+        "instance.drain": (
+            "Instance {instance} is finishing its requests before it stops"
+        ),
+        "instance.terminate": "Instance {instance} was shut down",
+        "instance.kill": "Instance {instance} was killed; {lost#request} lost",
+        "capacity.reached": (
+            "Capacity caught up {after_s} s after the spike, with {instances#instance}"
+        ),
+        "traffic.spike": (
+            "Traffic jumped to {factor} times normal: {rate} requests a second "
+            "against a capacity of {capacity_rps}"
+        ),
+        "image.bake": "Baking an image of version {version}, ready at {ready_at} s",
+        "image.baked": "The image of version {version} is ready",
+        "code.commit": "Version {version} was committed",
+        "code.deploy": (
+            "Version {version} went out to {updated#instance}{image_stale?; the "
+            "image is now out of date|}"
+        ),
+    }
     metric_specs = (
         Metric(
             "time_to_capacity_s",

@@ -202,6 +202,20 @@ class QueueEngine(Engine):
         "worker.kill_scheduled",
         "traffic.burst",
     )
+    narration = {
+        "job.retried": (
+            "Job {job} will run again{done_before?, though it had already finished|}"
+        ),
+        "worker.added": "{count#worker} added to the {pool} pool",
+        "worker.removed": (
+            "{retired?A worker retired from|Workers are leaving} the {pool} pool"
+        ),
+        "worker.killed": (
+            "A worker was killed{before_ack? before acknowledging its job|}"
+        ),
+        "worker.kill_scheduled": "A worker will be killed while it runs job {job}",
+        "traffic.burst": "A burst of {requests#job} arrived; {rejected} turned away",
+    }
     metric_specs = (
         Metric(
             "completed",

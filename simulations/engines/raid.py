@@ -233,6 +233,20 @@ class RaidEngine(Engine):
         "raid.data_loss",
         "raid.created",
     )
+    narration = {
+        "raid.disk_failed": "Disk {disk} failed",
+        "raid.degraded": "The array is degraded: disk {failed} down",
+        "raid.rebuilt": "Disk {disk} was rebuilt in {seconds} s",
+        "raid.ure": (
+            "A sector of disk {disk} could not be read{recovered?; it was rebuilt "
+            "from the others|, and its data is lost}"
+        ),
+        "raid.data_loss": (
+            "{failed?The array lost data: too many disks failed|The array lost data "
+            "to an unreadable sector}"
+        ),
+        "raid.created": "A new RAID {level} array of {disks} disks of {disk_tb} TB",
+    }
     metric_specs = (
         Metric("usable_tb", "Usable capacity", "TB"),
         Metric(

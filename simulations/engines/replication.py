@@ -342,6 +342,21 @@ class ReplicationEngine(Engine):
         "replication.broken",
         "replication.topology",
     )
+    narration = {
+        "replication.failover": (
+            "Master {dead} died; {master} now takes the writes ({lost_writes#write} "
+            "lost, {failed_writes} failed)"
+        ),
+        "replication.kill_replica": "Replica {replica} was killed",
+        "replication.pause": "Replica {replica} paused for {seconds} s",
+        "replication.resume": "Replica {replica} is replicating again",
+        "replication.add_replica": "Replica {replica} joined",
+        "replication.write_burst": "A burst of {writes} writes over {duration_s} s",
+        "replication.broken": (
+            "Replica {replica} fell {backlog#write} behind and stopped replicating"
+        ),
+        "replication.topology": "The topology is now {topology}",
+    }
     metric_specs = (
         Metric(
             "mean_lag_ms",

@@ -260,6 +260,22 @@ class ScalingEngine(FleetEngine):
         "request.served",
         "request.dropped",
     )
+    narration = {
+        "server.upgrade": (
+            "The server grew from {from} to {to}: {capacity_rps} requests a second "
+            "for ${cost_per_hour} an hour; {lost#request} lost"
+        ),
+        "server.add": "Adding {servers}",
+        "server.ready": (
+            "Server {server} ({size}) is ready; capacity is {capacity_rps} requests "
+            "a second"
+        ),
+        "server.kill": (
+            "Server {server} was killed; {lost#request} lost, capacity now "
+            "{capacity_rps} requests a second"
+        ),
+        "traffic.spike": "Traffic jumped to {factor} times normal until {until} s",
+    }
     metric_specs = (
         Metric(
             "capacity_rps",

@@ -191,6 +191,18 @@ class SessionsEngine(Engine):
         "sessions.add",
         "sessions.store",
     )
+    narration = {
+        "sessions.kill": (
+            "Server {server} was killed: {sessions_lost#session} and "
+            "{carts_lost#cart} lost"
+        ),
+        "sessions.restart": (
+            "Server {server} {was_up?restarted|came back up}: "
+            "{sessions_lost#session} lost"
+        ),
+        "sessions.add": "Server {server} joined",
+        "sessions.store": "The session store is now {store}",
+    }
     metric_specs = (
         Metric("requests", "Requests", "requests"),
         Metric("logins", "Logins", "logins"),

@@ -165,6 +165,14 @@ class ShardingEngine(Engine):
         "shard.hot_key",
         "shard.hot_key_end",
     )
+    narration = {
+        "shard.rebalance": (
+            "Rebalanced onto {shards#shard}: {moved_keys} keys moved "
+            "({moved_fraction%})"
+        ),
+        "shard.hot_key": "Key {key} is hot: {share%} of requests go to shard {shard}",
+        "shard.hot_key_end": "Key {key} has cooled down",
+    }
     metric_specs = (
         Metric("requests", "Requests", "requests"),
         Metric("requests_per_s", "Request rate", "requests/s"),

@@ -400,6 +400,19 @@ class SqlLabEngine(Engine):
         "sql.product_renamed",
         "sql.rebuilt",
     )
+    narration = {
+        "query.slow": "A slow {query} query took {ms} ms",
+        "sql.index_added": "Index {index} added in {ms} ms",
+        "sql.index_dropped": "Index {index} dropped",
+        "sql.schema_switched": "The schema changed from {from} to {to} in {ms} ms",
+        "sql.product_renamed": (
+            "Product {product} is now called {name}: {rows_written#row} rewritten"
+        ),
+        "sql.rebuilt": (
+            "The database was rebuilt: {users} users, {products} products, {orders} "
+            "orders"
+        ),
+    }
     metric_specs = (
         Metric("queries", "Queries", "queries"),
         Metric("queries_per_s", "Query rate", "queries/s"),

@@ -1,9 +1,10 @@
 // The simulation panel: controls generated from the engine's declaration, the
 // run client, live charts, big figures, a table of the latest values and an
-// event log that screen readers hear (throttled).
+// event log in words, which screen readers hear a few seconds at a time (narration.js).
 
 import { RunClient } from "./client.js";
 import { csrf, el, pageData } from "./dom.js";
+import { Announcer, LogFolder, sentence } from "./narration.js";
 import { createRun } from "./runs.js";
 import { actionMessages, planStep, playStep } from "./steps.js";
 import { format, scaleFor } from "./values.js";
@@ -28,7 +29,6 @@ export class Panel {
     this.status = "idle";
     this.canControl = true;
     this.latest = null;
-    this.lastAnnounce = 0;
     this.lastTable = 0;
     this.build();
   }
@@ -69,6 +69,9 @@ export class Panel {
     for (const p of this.engine.params) this.paramForm.append(this.paramControl(p, id));
     this.log = el("ol", { class: "sim-log", "aria-label": "Event log", tabindex: 0 });
     this.announcer = el("p", { class: "visually-hidden", "aria-live": "polite", "aria-atomic": "true" });
+    this.narration = this.engine.narration || {};
+    this.spoken = new Announcer((text) => { this.announcer.textContent = text; }, { windowMs: ANNOUNCE_EVERY_MS });
+    this.logFolder = new LogFolder();
     this.errorBox = el("p", { class: "sim-error", role: "alert", hidden: true });
 
     r.append(
@@ -389,16 +392,13 @@ export class Panel {
   }
 
   logEvent(e) {
-    const details = Object.entries(e).filter(([k]) => k !== "type" && k !== "t")
-      .map(([k, v]) => `${k.replaceAll("_", " ")} ${format(v)}`).join(", ");
-    const text = `${e.t !== undefined ? `${Number(e.t).toFixed(1)} s ` : ""}${e.type}${details ? `: ${details}` : ""}`;
-    this.log.prepend(el("li", { text }));
+    const words = sentence(e, this.narration);
+    const { text, fold } = this.logFolder.add(e, words);
+    const line = `${e.t !== undefined ? `${Number(e.t).toFixed(1)} s  ` : ""}${text}`;
+    if (fold && this.log.firstChild) this.log.firstChild.textContent = line;
+    else this.log.prepend(el("li", { text: line, "data-event": e.type }));
     while (this.log.children.length > LOG_LIMIT) this.log.lastChild.remove();
-    const now = performance.now();
-    if (now - this.lastAnnounce > ANNOUNCE_EVERY_MS) {
-      this.lastAnnounce = now;
-      this.announcer.textContent = text;
-    }
+    this.spoken.add(e.type, words);
   }
 
   render() {

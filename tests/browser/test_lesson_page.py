@@ -52,7 +52,7 @@ def test_run_streams_to_the_chart_and_a_crash_drops_the_hit_ratio_to_zero(
         timeout=10_000,
     )
     assert figure(page, "db_reads_per_s_recent") > 300  # the database takes the load
-    assert "cache.crash" in page.text_content(".sim-log")
+    assert "The cache crashed" in page.text_content(".sim-log")
     page.click("#sim button:text('Stop')")
     page.wait_for_selector(".sim[data-status=stopped]", timeout=10_000)
     assert page.text_content(".sim-status") == "Stopped: stopped by its owner."
@@ -73,7 +73,7 @@ def test_space_runs_and_pauses_from_the_keyboard(page, app_url):
     assert page.get_attribute(".sim", "data-seq") == seq  # no frames while paused
     page.keyboard.press("2")  # the second command: crash
     page.wait_for_function(
-        "() => document.querySelector('.sim-log').textContent.includes('cache.crash')",
+        "() => document.querySelector('.sim-log').textContent.includes('The cache crashed')",
         timeout=10_000,
     )
     page.click("#sim button:text('Stop')")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -149,8 +150,8 @@ def scenario(
     steps: Mapping[int, list[Action]],
     *,
     frames: int,
-    snapshot_at: int,
-    saved_while: Callable[[dict[str, Any]], bool],
+    snapshot_at: int = 0,
+    saved_while: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Case:
     timeline = tuple(tuple(steps.get(i, ())) for i in range(frames))
     return Case(name, kind, params, timeline, snapshot_at, saved_while)
@@ -570,6 +571,154 @@ def test_every_event_it_emits_is_of_a_declared_type(case):
     assert all(isinstance(e.get("type"), str) for e in events)
     undeclared = {e["type"] for e in events} - declared
     assert not undeclared, f"{case.kind} emits undeclared event types {undeclared}"
+
+
+# Narration --------------------------------------------------------------------
+
+# The forms a placeholder takes in a narration template (as static/js/narration.js
+# reads them): {field}, {field?yes|no}, {field#noun}, {field#noun|nouns}, {field%}.
+PLACEHOLDER = re.compile(r"\{(\w+)(?:(\?)[^{}|]*\|[^{}]*|#[^{}|]+(?:\|[^{}|]+)?|%)?\}")
+
+
+# Worlds that reach the rarer events, so that their sentences are checked against
+# the fields they really carry.
+RARE_EVENTS = [
+    scenario(
+        "balancer: every server killed under a short queue",
+        "balancer",
+        {"servers": 2, "arrival_rate": 200, "queue_limit": 5},
+        {3: [command("kill", server=1), command("kill", server=2)]},
+        frames=12,
+    ),
+    scenario(
+        "cache: a crash with write-behind writes pending",
+        "cache",
+        {"write_rate": 300, "write_policy": "write_behind", "flush_interval_s": 5},
+        {3: [command("crash")]},
+        frames=8,
+    ),
+    scenario(
+        "deploy: a blue-green deploy, then a bad one",
+        "deploy",
+        {
+            "install_s": 2,
+            "health_interval_s": 0.5,
+            "health_timeout_s": 4,
+            "strategy": "blue_green",
+        },
+        {1: [command("deploy")], 40: [command("deploy_bad")]},
+        frames=100,
+    ),
+    *(
+        scenario(
+            f"failover: a partition healed after {heal} frames",
+            "failover",
+            {"takeover_s": 5},
+            {2: [command("partition")], heal: [command("heal")]},
+            frames=20,
+        )
+        for heal in (8, 12)  # before the standby takes over, and after
+    ),
+    scenario(
+        "prerender: a short spike while pages regenerate",
+        "prerender",
+        {"mode": "prerendered", "regen_interval_s": 5, "pages": 200},
+        {1: [command("spike", factor=2, duration_s=3)]},
+        frames=20,
+    ),
+    scenario(
+        "provisioning: a spike met, then the fleet shrinking",
+        "provisioning",
+        {"check_interval_s": 1, "cooldown_s": 2, "golden_boot_s": 5, "bake_s": 5},
+        {1: [command("spike", factor=6, duration_s=15), command("bake_image")]},
+        frames=80,
+    ),
+    scenario(
+        "queue: synchronous requests timing out",
+        "queue",
+        {"mode": "sync", "web_threads": 1, "request_timeout_s": 0.2},
+        {},
+        frames=8,
+    ),
+    scenario(
+        "scaling: a horizontal fleet scaling itself out",
+        "scaling",
+        {
+            "strategy": "horizontal",
+            "boot_s": 2,
+            "growth_rps_per_min": 2000,
+            "check_interval_s": 1,
+        },
+        {},
+        frames=30,
+    ),
+    scenario(
+        "sessions: one small server, killed",
+        "sessions",
+        {"servers": 1, "memory_sessions": 10, "think_time_s": 0.5},
+        {20: [command("kill", server=1)]},
+        frames=40,
+    ),
+    scenario(
+        "sessions: visitors who leave their sessions to expire",
+        "sessions",
+        {"users": 20, "think_time_s": 60, "session_ttl_s": 10},
+        {},
+        frames=30,
+    ),
+]
+
+# Notable types that no timeline here reaches, their sentences checked by reading
+# the code that emits them: a replica breaks only past 200,000 queued writes, a
+# server turns unhealthy only after passing a check on a version that then goes
+# bad, and no prerender code path emits content.edited yet.
+NOT_REACHED = {
+    "deploy": {"server.unhealthy"},
+    "prerender": {"content.edited"},
+    "replication": {"replication.broken"},
+}
+
+
+def events_by_type(kind: str) -> dict[str, list[dict[str, Any]]]:
+    """Return the events of every timeline of ``kind``, by type."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for case in CASES + RARE_EVENTS:
+        if case.kind == kind:
+            for frame in recorded(case):
+                for event in frame["events"]:
+                    found.setdefault(event["type"], []).append(event)
+    return found
+
+
+def folded(event: dict[str, Any]) -> bool:
+    return event.keys() == {"type", "count"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_notable_event_type_has_a_sentence_and_no_other_type_does(kind):
+    cls = REGISTRY[kind]
+    found = events_by_type(kind)
+    always_folded = {t for t, events in found.items() if all(folded(e) for e in events)}
+    notable = set(cls.event_types) - set(cls.quiet_events) - always_folded
+    assert notable - set(cls.narration) == set(), "event types with no sentence"
+    assert set(cls.narration) <= notable, "sentences for quiet or folded types"
+    assert cls.describe()["narration"] == dict(cls.narration)
+    reached = set(found) & set(cls.narration)
+    assert set(cls.narration) - reached == NOT_REACHED.get(kind, set())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_placeholder_of_a_sentence_names_a_field_its_events_carry(kind):
+    cls = REGISTRY[kind]
+    found = events_by_type(kind)
+    for event_type, template in cls.narration.items():
+        outside = PLACEHOLDER.sub("", template)
+        assert "{" not in outside and "}" not in outside, f"{event_type}: {template}"
+        for event in found.get(event_type, []):
+            for match in PLACEHOLDER.finditer(template):
+                field, choice = match.group(1), match.group(2)
+                # A choice reads an absent field as false; others need the field.
+                assert choice or field in event, f"{event_type} lacks {field}: {event}"
 
 
 # 5. Bad input ------------------------------------------------------------------
