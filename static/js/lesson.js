@@ -1,5 +1,7 @@
 // Lesson page: step navigation for presenters (arrows, PageUp/PageDown, Enter),
-// checkpoint questions graded at once, full screen (F), projector mode (P), help (?).
+// checkpoint questions graded at once, full screen (F), projector mode (P), help (?),
+// and, where the page is one column (a phone), the step being played docked above
+// the simulation it drives.
 
 const steps = [...document.querySelectorAll("section.steps li.step")];
 let current = -1;
@@ -79,6 +81,91 @@ document.addEventListener("keydown", (e) => {
 });
 
 steps.forEach((step, i) => step.addEventListener("focusin", () => { current = i; }));
+
+// One column (a phone, a narrow window): the simulation comes after every step and
+// question, thousands of pixels below the step that drives it. Playing a step brings
+// the simulation into view with a bar docked above it that names the step, shows how
+// it is going and leads back to it; the page keeps its order.
+const layout = document.querySelector(".lesson-layout");
+const aside = document.querySelector(".lesson-sim");
+
+function oneColumn() {
+  return getComputedStyle(layout).gridTemplateColumns.trim().split(/\s+/).length === 1;
+}
+
+function stepState(step) {
+  const state = step.querySelector(".step-state");
+  if (state && state.textContent.trim()) return state.textContent.trim();
+  const button = step.querySelector("[data-step-actions]");
+  const words = { running: "Running…", done: "Done.", refused: "Done, but the simulation refused an action." };
+  return (button && words[button.dataset.stepState]) || "";
+}
+
+function buildDock() {
+  const dock = document.createElement("div");
+  dock.className = "step-dock";
+  dock.id = "step-dock";
+  dock.hidden = true;
+  dock.tabIndex = -1;
+  dock.setAttribute("role", "region");
+  dock.setAttribute("aria-labelledby", "step-dock-title");
+  const title = document.createElement("p");
+  title.className = "step-dock-title";
+  title.id = "step-dock-title";
+  const state = document.createElement("p");
+  state.className = "step-dock-state";
+  const back = document.createElement("button");
+  back.type = "button";
+  back.className = "btn btn-quiet";
+  back.textContent = "Back to the step";
+  dock.append(title, state, back);
+  aside.prepend(dock);
+  return { dock, title, state, back };
+}
+
+if (layout && aside && steps.length) {
+  const dock = buildDock();
+  let docked = -1;
+  const render = () => {
+    if (docked < 0) return;
+    const step = steps[docked];
+    const name = step.querySelector("h3").textContent;
+    dock.title.textContent = `Step ${docked + 1} of ${steps.length}: ${name}`;
+    dock.state.textContent = stepState(step);
+  };
+  // The step's own status (written by the panel) is the one screen readers hear; the
+  // dock only mirrors it.
+  new MutationObserver(render).observe(document.querySelector("section.steps"), {
+    subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-step-state"],
+  });
+  dock.back.addEventListener("click", () => {
+    const index = docked;
+    dock.dock.hidden = true;
+    document.documentElement.classList.remove("step-docked");
+    if (index >= 0) goTo(index);
+  });
+  for (const [i, step] of steps.entries()) {
+    const button = step.querySelector("[data-step-actions]");
+    if (!button) continue;
+    button.addEventListener("click", () => {
+      if (!oneColumn()) return;
+      docked = i;
+      render();
+      dock.dock.hidden = false;
+      document.documentElement.classList.add("step-docked");
+      current = i;
+      const run = document.querySelector("#sim .btn-primary");
+      const target = (run && run.closest("[role=toolbar]")) || run || aside;
+      // A jump, never a glide: the simulation is thousands of pixels away, and the
+      // panel redraws while it starts a run.
+      // The page's scroll padding is the bar's height: the run controls land just
+      // below it, and nothing that takes focus hides under it (WCAG 2.4.11).
+      document.documentElement.style.setProperty("--dock-height", `${dock.dock.offsetHeight + 8}px`);
+      target.scrollIntoView({ block: "start", behavior: "instant" });
+      dock.dock.focus({ preventScroll: true });
+    });
+  }
+}
 
 // Checkpoint questions: graded by the server (which records progress), or, in an
 // author's preview of an unsaved lesson, in the page.

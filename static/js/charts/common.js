@@ -21,29 +21,84 @@ function theme() {
   };
 }
 
-function layout(spec, t) {
+// Plotly draws a title on one line, however narrow the chart: break titles into
+// lines that fit (by an average glyph width), so that none is cut at 390 px and a
+// rotated axis title never runs past the plot into the chart's title.
+const GLYPH_EM = 0.58;
+
+function wrap(text, width, size) {
+  const perLine = Math.max(8, Math.floor(width / (size * GLYPH_EM)));
+  const lines = [];
+  for (const word of String(text || "").split(/\s+/).filter(Boolean)) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + 1 + word.length <= perLine) lines[last] += ` ${word}`;
+    else lines.push(word);
+  }
+  return lines;
+}
+
+function layout(spec, t, width = 0) {
   const legend = (spec.series || []).length > 1;
+  const legendRows = legend ? Math.ceil(spec.series.length / 2) : 0;
+  const height = (spec.height || 240) + 28 * legendRows;
+  const titleSize = t.font + 3;
+  // Before the chart has a width (not yet laid out), assume a phone's.
+  const titleLines = wrap(spec.title, (width || 340) - 24, titleSize);
+  // Plotly lifts a title of several lines above its anchor by part of a line.
+  const lift = titleLines.length > 1 ? 8 : 0;
+  const top = 14 + lift + Math.round(titleLines.length * titleSize * 1.3);
+  const bottom = legend ? 40 + 28 * legendRows : 40;
+  const yLines = wrap(spec.yTitle || "", height - top - bottom - 8, t.font);
   return {
-    title: { text: spec.title, font: { size: t.font + 3, color: t.fg }, x: 0.02, xanchor: "left" },
+    title: {
+      text: titleLines.join("<br>"),
+      font: { size: titleSize, color: t.fg },
+      x: 0.02,
+      xanchor: "left",
+      xref: "container",
+      y: 1,
+      yanchor: "top",
+      yref: "container",
+      pad: { t: 8 + lift },
+    },
     paper_bgcolor: t.bg,
     plot_bgcolor: t.bg,
     font: { color: t.fg, size: t.font },
-    margin: { l: 64, r: 12, t: 40, b: legend ? 40 + 28 * Math.ceil(spec.series.length / 2) : 40 },
+    margin: { l: 40 + 18 * Math.max(1, yLines.length), r: 12, t: top, b: bottom },
     showlegend: legend,
     // The legend sits below the axis title, measured in the whole figure, so
     // that it never covers the axis on a narrow phone.
     legend: { orientation: "h", x: 0, xanchor: "left", y: 0, yanchor: "bottom", yref: "container" },
     xaxis: { title: { text: spec.xTitle ?? "simulated seconds" }, gridcolor: t.grid, zeroline: false, automargin: true },
     yaxis: {
-      title: { text: spec.yTitle || "" },
+      title: { text: yLines.join("<br>") },
       automargin: true,
       gridcolor: t.grid,
       rangemode: "tozero",
       ...(spec.yRange ? { range: spec.yRange, autorange: false } : {}),
     },
     autosize: true,
-    height: (spec.height || 240) + (legend ? 28 * Math.ceil(spec.series.length / 2) : 0),
+    height,
   };
+}
+
+// Redraw the titles when the chart's width changes enough to change their lines
+// (a phone turned sideways, the projector toggled).
+function rewrapOnResize(el, spec) {
+  if (typeof ResizeObserver === "undefined") return;
+  let width = el.clientWidth;
+  new ResizeObserver(() => {
+    const now = el.clientWidth;
+    if (!now || Math.abs(now - width) < 8 || !el.layout) return;
+    width = now;
+    const look = layout(spec, theme(), now);
+    window.Plotly.relayout(el, {
+      "title.text": look.title.text,
+      "margin.t": look.margin.t,
+      "margin.l": look.margin.l,
+      "yaxis.title.text": look.yaxis.title.text,
+    });
+  }).observe(el);
 }
 
 const CONFIG = { displayModeBar: false, responsive: true, staticPlot: false };
@@ -87,9 +142,10 @@ export function lineChart(root, spec, ctx = {}) {
   }
 
   function draw() {
-    Plotly.newPlot(el, traces(), layout(spec, theme()), CONFIG);
+    Plotly.newPlot(el, traces(), layout(spec, theme(), el.clientWidth), CONFIG);
   }
   draw();
+  rewrapOnResize(el, spec);
 
   function flush() {
     if (!pending) return;
@@ -141,11 +197,12 @@ export function barChart(root, spec, ctx = {}) {
     const colors = spec.colors && frame ? spec.colors(frame) : names.map(() => PALETTE[0]);
     const data = [{ type: "bar", x: names.map(String), y: values, marker: { color: colors },
       hovertemplate: "%{x}: %{y:.4g}<extra></extra>" }];
-    const look = layout({ ...spec, xTitle: spec.xTitle || "" }, t);
+    const look = layout({ ...spec, xTitle: spec.xTitle || "" }, t, el.clientWidth);
     look.xaxis.type = "category";
     Plotly.react(el, data, look, CONFIG);
   }
   draw(null);
+  rewrapOnResize(el, { ...spec, xTitle: spec.xTitle || "" });
 
   return {
     el,
