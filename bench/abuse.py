@@ -7,8 +7,8 @@ its cookies, then ``POST /api/runs/``), for ``--seconds`` seconds,
 
 - a visitor from another address (127.0.0.2) watching a run of their own receives at
   least 9.5 frames a second of the 10 sent;
-- the pages that visitor loads (the lesson list, a lesson, the sandbox) answer with a
-  p99 under 500 ms;
+- the pages that visitor loads, one after another (the lesson list, the sandbox list,
+  the cache sandbox), answer with a p99 under 500 ms;
 - no request, from either address, is answered with a 5xx;
 - once the flood's runs have stopped (no one watches them: they stop when
   ``SCALELAB_RUN_IDLE_S`` has passed, 15 s here) and their frames are retired, the
@@ -152,7 +152,7 @@ class Flood:
 
 
 class Pages:
-    """The other visitor loading pages, four a second, timing each."""
+    """The other visitor loading pages, one after another, timing each."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -163,7 +163,7 @@ class Pages:
 
     def _loop(self) -> None:
         n = 0
-        while not self.halt.wait(0.25):
+        while not self.halt.wait(0.05):
             path = PAGES[n % len(PAGES)]
             n += 1
             t = time.perf_counter()
@@ -261,7 +261,7 @@ async def measure(stack: AbuseStack, args: argparse.Namespace) -> dict[str, Any]
     log(
         f"{stack.mode}: flood over: {dict(flood.codes)} from {FLOODER} "
         f"({sum(flood.errors.values())} failed requests), the watched run "
-        f"{fps:.2f} frames/s, pages p99 {fmt(pct(pages.ms, 99))} ms"
+        f"{fps:.2f} frames/s, pages p99 {fmt(pct(pages.ms, 0.99))} ms"
     )
 
     # The flood's runs stop on their own (nobody watches them); then their frames
@@ -318,9 +318,9 @@ async def measure(stack: AbuseStack, args: argparse.Namespace) -> dict[str, Any]
         "watched_fps_met": fps >= FPS_TARGET,
         "pages": len(pages.ms),
         "page_codes": dict(sorted(pages.codes.items())),
-        "page_p50_ms": pct(pages.ms, 50),
-        "page_p99_ms": pct(pages.ms, 99),
-        "page_p99_met": pct(pages.ms, 99) < PAGE_P99_TARGET_MS,
+        "page_p50_ms": pct(pages.ms, 0.5),
+        "page_p99_ms": pct(pages.ms, 0.99),
+        "page_p99_met": pct(pages.ms, 0.99) < PAGE_P99_TARGET_MS,
         "fivexx": fivexx,
         "processes": rows,
         "log_problems": stack.log_problems(),
