@@ -235,7 +235,9 @@ for (const form of document.querySelectorAll("form.question")) {
     if (!result.correct && result.answer !== undefined) {
       detail = `The answer is ${result.answer}${result.unit ? ` ${result.unit}` : ""}.`;
     }
-    feedback.textContent = [verdict, detail, result.explain].filter(Boolean).join(" ");
+    // A choice's own words may already give the verdict ("Right: ..."): say it once.
+    const said = /^(right|not quite|wrong|no|yes)\b/i.test(detail);
+    feedback.textContent = [said ? "" : verdict, detail, result.explain].filter(Boolean).join(" ");
     form.dataset.result = result.correct ? "right" : "wrong";
   });
 }

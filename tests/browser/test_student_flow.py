@@ -201,3 +201,23 @@ def test_guided_steps_pressed_promptly_all_work(page, strict_url, slug):
         assert "Done." in step.locator("xpath=following-sibling::*[1]").text_content()
     assert page.is_hidden("#sim .sim-error"), page.text_content("#sim .sim-error")
     assert page.errors == []
+
+
+def test_feedback_gives_its_verdict_once(page, strict_url):
+    open_lesson(page, strict_url, "caching-and-eviction")
+    form = page.locator("form.question").nth(1)  # Which entry does LRU evict?
+    form.locator("label", has_text="The entry read least recently").click()
+    form.locator("button").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('form.question')[1].dataset.result === 'right'"
+    )
+    text = form.locator(".feedback").text_content()
+    assert text.startswith("Right: the one left untouched for longest goes first.")
+    assert text.count("Right") == 1
+    # A wrong choice with words of its own still gets the verdict first.
+    form.locator("label", has_text="The entry read least often overall").click()
+    form.locator("button").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('form.question')[1].dataset.result === 'wrong'"
+    )
+    assert form.locator(".feedback").text_content().startswith("Not quite.")
