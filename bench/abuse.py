@@ -43,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from memory import MemStack, RssSampler, mib  # noqa: E402 - the sibling's stack
-from stream import UNLIMITED, fmt, log, pct  # noqa: E402
+from stream import UNLIMITED, bench_parser, fmt, log, pct  # noqa: E402
 
 FLOODER = "127.0.0.1"
 VISITOR = "127.0.0.2"
@@ -353,13 +353,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--mode", choices=("distributed", "embedded", "both"), default="both"
-    )
+    parser = bench_parser(__doc__, modes=True)
     parser.add_argument("--seconds", type=float, default=30.0, help="flood length")
     parser.add_argument("--flooders", type=int, default=4, help="flooding threads")
     parser.add_argument(

@@ -63,6 +63,7 @@ from stream import (  # noqa: E402 - the sibling benchmark's stack helpers
     RUNS_PER_VISITOR,
     SERVE,
     UNLIMITED,
+    bench_parser,
     create_runs,
     fmt,
     free_port,
@@ -663,13 +664,7 @@ def details(r: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--mode", choices=("distributed", "embedded", "both"), default="both"
-    )
+    parser = bench_parser(__doc__, modes=True)
     parser.add_argument(
         "--runs", type=int, default=500, help="runs started and stopped"
     )

@@ -1353,11 +1353,21 @@ def details(r: dict[str, Any], show_timeline: bool = False) -> str:
 # Main ------------------------------------------------------------------------------
 
 
-def main() -> int:
+def bench_parser(doc: str, modes: bool = False) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring as help and, with ``modes``, --mode."""
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
+        description=doc.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    if modes:
+        parser.add_argument(
+            "--mode", choices=("distributed", "embedded", "both"), default="both"
+        )
+    return parser
+
+
+def main() -> int:
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--scenario",
         choices=("viewers", "runs", "class", "both", "all"),
