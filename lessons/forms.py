@@ -509,10 +509,43 @@ class StepForm(CleanTextMixin, forms.ModelForm):
         "after some simulated seconds. Checked against the lesson's engine.",
     )
 
+    choices = LinesField(
+        label="Prediction choices",
+        help_text="For a choice prediction: one choice per line, 2 to 6.",
+    )
+    settle = forms.FloatField(
+        required=False,
+        initial=0,
+        label="Settle (simulated seconds)",
+        help_text="After the step's last action, before the figure is read and the "
+        "explanation opens.",
+    )
+    measure = forms.ChoiceField(
+        required=False,
+        label="Figure measured",
+        help_text="Read from the student's run once the step has played, and shown "
+        "beside their prediction.",
+    )
+
     def __init__(self, *args, engine: type[Engine] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["actions"].engine = engine
         self.fields["actions"].widget.row_errors = []
+        if engine is None:
+            # A lesson not saved yet has no engine to list figures from: the name is
+            # typed, and checked against the engine when the lesson is.
+            self.fields["measure"] = forms.CharField(
+                required=False,
+                label=self.fields["measure"].label,
+                help_text=self.fields["measure"].help_text,
+            )
+            return
+        figures = [(m.name, f"{m.label} ({m.name})") for m in engine.metric_specs]
+        current = self.initial.get("measure") or ""
+        if current and current not in dict(figures):
+            # Kept so that the step's check can say the figure is not the engine's.
+            figures.append((current, current))
+        self.fields["measure"].choices = [("", "None"), *figures]
 
     def add_action_error(
         self, row: int, rest: str | None, exc: LessonFileError
@@ -555,9 +588,22 @@ class StepForm(CleanTextMixin, forms.ModelForm):
 
     class Meta:
         model = Step
-        fields = ["order", "title", "predict", "text", "button", "actions", "explain"]
+        fields = [
+            "order",
+            "title",
+            "predict",
+            "prediction",
+            "choices",
+            "measure",
+            "settle",
+            "text",
+            "button",
+            "actions",
+            "explain",
+        ]
         widgets = {
             "predict": Textarea(attrs={"rows": 2}),
+            "prediction": forms.Select(attrs={"class": "prediction-kind"}),
             "text": Textarea(attrs={"rows": 2}),
             "explain": Textarea(attrs={"rows": 3}),
             "order": forms.NumberInput(attrs={"class": "part-order", "min": 0}),
@@ -634,6 +680,8 @@ class StepFormSet(LessonPartFormSet):
                 continue
             step = {name: form.cleaned_data.get(name) or "" for name in STEP_FIELDS}
             step["actions"] = form.cleaned_data.get("actions") or []
+            step["choices"] = form.cleaned_data.get("choices") or []
+            step["settle"] = form.cleaned_data.get("settle") or 0
             where = f"steps[{index}]."
             try:
                 canonical = validate_step(step, index, engine, SOURCE)

@@ -89,6 +89,11 @@ class Lesson(models.Model):
 class Step(models.Model):
     """A guided step: predict, then act (its actions may be timed), then explain."""
 
+    class Prediction(models.TextChoices):
+        NONE = "", "No prediction"
+        NUMBER = "number", "A number (in the measured figure's unit)"
+        CHOICE = "choice", "One of the choices"
+
     lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="steps")
     order = models.PositiveIntegerField(default=0)
     title = models.CharField(max_length=200)
@@ -108,7 +113,29 @@ class Step(models.Model):
         'each with an optional "after" in simulated seconds.',
     )
     explain = models.TextField(
-        blank=True, help_text="What happened, and why (shown on request)."
+        blank=True,
+        help_text="What happened, and why: shown on request, or after the step ran "
+        "when it asks for a prediction.",
+    )
+    prediction = models.CharField(
+        max_length=10,
+        choices=Prediction.choices,
+        default=Prediction.NONE,
+        blank=True,
+        help_text="What the student answers before the step can be played.",
+    )
+    choices = models.JSONField(
+        default=list, blank=True, help_text="For a choice prediction: its choices."
+    )
+    measure = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="The engine's figure shown beside the prediction once the step ran.",
+    )
+    settle = models.FloatField(
+        default=0,
+        help_text="Simulated seconds after the step's last action before the figure "
+        "is read and the explanation opens.",
     )
 
     class Meta:
@@ -198,6 +225,11 @@ class Progress(models.Model):
     seen_at = models.DateTimeField()
     passed = models.JSONField(
         default=list, blank=True, help_text="Orders of the questions answered right."
+    )
+    predictions = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="By step order: the prediction made and the figure measured.",
     )
 
     class Meta:

@@ -4,8 +4,11 @@ The page plays a step by sending its actions to the live run: settings (``set``)
 and commands, each ``after`` its delay in simulated seconds from the moment the step
 is pressed. Here every step is pressed the moment the previous step's last action
 was sent, so between two presses the world has moved on only by the previous
-step's own delays: the soonest a student can press. What an engine refuses is
-recorded, naming the lesson, the step and the action.
+step's own delays: the soonest a student can press. A step that asks for a
+prediction plays on until its figure is read (``settle`` seconds after its last
+action), as the page keeps the next step waiting until then; the figure before the
+press and when it is read are recorded. What an engine refuses is recorded, naming
+the lesson, the step and the action.
 
 As on the page, the first step starts the run (its settings due at once go into the
 run's parameters), and a setting that only a new run can take ends the run and
@@ -46,6 +49,29 @@ class Refusal:
         )
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """The figure a step's prediction is compared with, read as the page reads it."""
+
+    step: int  # counted from 1
+    title: str
+    metric: str
+    before: Any  # at the press, or None when the step started the run
+    after: Any  # ``settle`` simulated seconds after the step's last action
+    at: float
+
+    def __str__(self) -> str:
+        before = "new run" if self.before is None else _figure(self.before)
+        return (
+            f"step {self.step} ({self.title}): {self.metric} {before} -> "
+            f"{_figure(self.after)} at {self.at:g} s"
+        )
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 @dataclass
 class Playback:
     """What playing one lesson's steps did."""
@@ -54,6 +80,7 @@ class Playback:
     steps: int = 0
     actions: int = 0
     refusals: list[Refusal] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
 
 
 def lesson_play(lesson: dict[str, Any], *, seed: int = 0) -> Playback:
@@ -69,7 +96,13 @@ def lesson_play(lesson: dict[str, Any], *, seed: int = 0) -> Playback:
         played.steps += 1
         actions = sorted(step["actions"], key=lambda a: a.get("after", 0))
         refused: list[tuple[str, float, EngineError]] = []
+        before = (
+            engine.metrics().get(step["measure"])
+            if engine is not None and step["prediction"]
+            else None
+        )
         if engine is None or _reshapes(engine, actions):
+            before = None
             # The page starts a run, with the settings due at once in its parameters.
             now = [a for a in actions if SET in a and not a.get("after")]
             actions = [a for a in actions if a not in now]
@@ -83,7 +116,21 @@ def lesson_play(lesson: dict[str, Any], *, seed: int = 0) -> Playback:
                 engine = None  # a run that was live was stopped to start this one
                 refused.append(("start a run", 0.0, exc))
         if engine is not None:
+            pressed = engine.now
             played.actions += _play_actions(engine, kind, actions, refused)
+            if step["prediction"]:
+                last = max((a.get("after", 0) for a in actions), default=0)
+                engine.advance_to(pressed + last + step["settle"])
+                played.measurements.append(
+                    Measurement(
+                        number,
+                        step["title"],
+                        step["measure"],
+                        before,
+                        engine.metrics().get(step["measure"]),
+                        engine.now,
+                    )
+                )
             shown = dict(engine.p)
         played.refusals += [
             Refusal(lesson["slug"], number, step["title"], action, at, exc.message)

@@ -1,4 +1,4 @@
-"""Progress: lessons seen and checkpoints passed.
+"""Progress: lessons seen, checkpoints passed and the steps' predictions.
 
 Anonymous visitors keep it in their session; signed-in students in the database.
 On sign-in the session's progress is merged into the account.
@@ -51,11 +51,89 @@ def progress_pass(request, lesson: Lesson, order: int) -> None:
     request.session[KEY] = data
 
 
+class PredictionError(Exception):
+    """A prediction that cannot be recorded now; ``field`` names what is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _update_predictions(request, lesson: Lesson, change) -> dict[str, Any]:
+    """Apply ``change(predictions)`` to the visitor's predictions in ``lesson``.
+
+    ``change`` edits the dict (keyed by step order, as text) in place and returns the
+    entry it wrote; it may raise PredictionError, which leaves everything as it was.
+    """
+    if request.user.is_authenticated:
+        with transaction.atomic():
+            row, _ = Progress.objects.select_for_update().get_or_create(
+                user=request.user, lesson=lesson, defaults={"seen_at": timezone.now()}
+            )
+            entry = change(row.predictions)
+            row.save(update_fields=["predictions"])
+        return entry
+    data = _session_progress(request.session)
+    entry_of_lesson = data.setdefault(
+        lesson.slug, {"passed": [], "seen": timezone.now().isoformat()}
+    )
+    predictions = entry_of_lesson.setdefault("predictions", {})
+    entry = change(predictions)
+    request.session[KEY] = data
+    request.session.modified = True
+    return entry
+
+
+def progress_predict(
+    request, lesson: Lesson, order: int, answer: dict[str, Any]
+) -> dict[str, Any]:
+    """Record the visitor's prediction for step ``order``: ``{"choice": i}`` or ``{"value": x}``.
+
+    It can change until the step's figure is measured, and not after: the point is
+    to commit before seeing.
+    """
+
+    def change(predictions: dict[str, Any]) -> dict[str, Any]:
+        old = predictions.get(str(order), {})
+        if "measured" in old:
+            raise PredictionError(
+                "prediction", "this step has run: its prediction can no longer change"
+            )
+        entry = {**answer, "at": timezone.now().isoformat()}
+        predictions[str(order)] = entry
+        return entry
+
+    return _update_predictions(request, lesson, change)
+
+
+def progress_measure(
+    request, lesson: Lesson, order: int, measured: dict[str, Any]
+) -> dict[str, Any]:
+    """Record the figure measured in the visitor's run once step ``order`` ran."""
+
+    def change(predictions: dict[str, Any]) -> dict[str, Any]:
+        entry = predictions.get(str(order))
+        if entry is None:
+            raise PredictionError(
+                "prediction", "predict first: this step has no prediction yet"
+            )
+        entry["measured"] = measured
+        return entry
+
+    return _update_predictions(request, lesson, change)
+
+
 def progress_of(request) -> dict[str, dict[str, Any]]:
-    """Return {lesson slug: {"seen": datetime, "passed": set of question orders}}."""
+    """Return {lesson slug: {"seen": datetime, "passed": set of question orders,
+    "predictions": {step order: entry}}}."""
     if request.user.is_authenticated:
         return {
-            p.lesson.slug: {"seen": p.seen_at, "passed": set(p.passed)}
+            p.lesson.slug: {
+                "seen": p.seen_at,
+                "passed": set(p.passed),
+                "predictions": {int(k): v for k, v in p.predictions.items()},
+            }
             for p in Progress.objects.filter(user=request.user).select_related("lesson")
         }
     out = {}
@@ -64,6 +142,7 @@ def progress_of(request) -> dict[str, dict[str, Any]]:
         out[slug] = {
             "seen": timezone.datetime.fromisoformat(seen) if seen else None,
             "passed": set(entry.get("passed", [])),
+            "predictions": {int(k): v for k, v in entry.get("predictions", {}).items()},
         }
     return out
 
@@ -85,12 +164,19 @@ def progress_merge(session, user) -> int:
         row, created = Progress.objects.get_or_create(
             user=user,
             lesson=lesson,
-            defaults={"seen_at": seen, "passed": sorted(entry.get("passed", []))},
+            defaults={
+                "seen_at": seen,
+                "passed": sorted(entry.get("passed", [])),
+                "predictions": entry.get("predictions", {}),
+            },
         )
         if not created:
             row.seen_at = max(row.seen_at, seen)
             row.passed = sorted({*row.passed, *entry.get("passed", [])})
-            row.save(update_fields=["seen_at", "passed"])
+            # A step predicted in both keeps the account's: a prediction on record
+            # is never replaced.
+            row.predictions = {**entry.get("predictions", {}), **row.predictions}
+            row.save(update_fields=["seen_at", "passed", "predictions"])
     session.pop(KEY, None)
     return len(lessons)
 

@@ -230,7 +230,17 @@ FIELDS = (
     "questions",
     "body",
 )
-STEP_FIELDS = ("title", "predict", "text", "button", "explain", "actions")
+STEP_TEXT_FIELDS = ("title", "predict", "text", "button", "explain")
+STEP_FIELDS = (
+    *STEP_TEXT_FIELDS,
+    "actions",
+    "prediction",
+    "choices",
+    "measure",
+    "settle",
+)
+MAX_PREDICTION_CHOICES = 6
+MAX_SETTLE_S = 600
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -337,10 +347,9 @@ def validate_step(step: Any, index: int, engine: Any, source: str) -> dict[str, 
             where + unknown[0],
             "unknown field; fields: " + ", ".join(STEP_FIELDS),
         )
-    out = {
+    out: dict[str, Any] = {
         name: _text(step, name, source, where=where).strip()
-        for name in STEP_FIELDS
-        if name != "actions"
+        for name in STEP_TEXT_FIELDS
     }
     if not out["title"]:
         raise _fail(source, where + "title", "is required")
@@ -351,7 +360,96 @@ def validate_step(step: Any, index: int, engine: Any, source: str) -> dict[str, 
         validate_action(a, f"{where}actions[{j}]", engine, source)
         for j, a in enumerate(actions)
     ]
+    out.update(validate_prediction(step, out["predict"], where, engine, source))
     return out
+
+
+def validate_prediction(
+    step: dict[str, Any], question: str, where: str, engine: Any, source: str
+) -> dict[str, Any]:
+    """Check a step's prediction: its kind, choices, measured figure and settle time.
+
+    A step that asks for one cannot be played until it is answered; once it has run
+    (and ``settle`` simulated seconds passed), the student sees their prediction
+    beside the figure ``measure`` read from their own run.
+    """
+    kinds = [k for k in Step.Prediction.values if k]
+    kind = step.get("prediction", "")
+    if kind not in Step.Prediction.values:
+        raise _fail(
+            source,
+            where + "prediction",
+            f"must be one of {', '.join(kinds)}, or empty for none",
+        )
+    choices = step.get("choices", [])
+    if not isinstance(choices, list) or not all(
+        isinstance(c, str) and c.strip() for c in choices
+    ):
+        raise _fail(source, where + "choices", "must be a list of non-empty texts")
+    choices = [c.strip() for c in choices]
+    if any(len(c) > 200 for c in choices):
+        raise _fail(source, where + "choices", "each must be at most 200 characters")
+    measure = _text(step, "measure", source, where=where).strip()
+    settle = step.get("settle", 0)
+    if (
+        isinstance(settle, bool)
+        or not isinstance(settle, (int, float))
+        or not 0 <= settle <= MAX_SETTLE_S
+    ):
+        raise _fail(
+            source,
+            where + "settle",
+            f"must be a number of simulated seconds from 0 to {MAX_SETTLE_S}",
+        )
+    figures = [m.name for m in engine.metric_specs]
+    if measure and measure not in figures:
+        raise _fail(
+            source,
+            where + "measure",
+            f"must be one of the {engine.kind} engine's figures: " + ", ".join(figures),
+        )
+    if not kind:
+        for name, value in (("choices", choices), ("measure", measure)):
+            if value:
+                raise _fail(
+                    source,
+                    where + name,
+                    "goes with a prediction: set prediction to " + " or ".join(kinds),
+                )
+        if settle:
+            raise _fail(
+                source,
+                where + "settle",
+                "goes with a prediction: set prediction to " + " or ".join(kinds),
+            )
+    else:
+        if not question:
+            raise _fail(
+                source, where + "predict", "is required: the question to predict"
+            )
+        if not measure:
+            raise _fail(
+                source,
+                where + "measure",
+                "is required with a prediction: one of " + ", ".join(figures),
+            )
+    if kind == Step.Prediction.CHOICE:
+        if not 2 <= len(choices) <= MAX_PREDICTION_CHOICES:
+            raise _fail(
+                source,
+                where + "choices",
+                f"a choice prediction needs 2 to {MAX_PREDICTION_CHOICES} choices",
+            )
+        if len(set(choices)) != len(choices):
+            raise _fail(source, where + "choices", "must all differ")
+    elif choices:
+        raise _fail(source, where + "choices", "only a choice prediction has choices")
+    return {
+        "prediction": kind,
+        "choices": choices,
+        "measure": measure,
+        "settle": float(settle),
+    }
 
 
 def validate_action(
@@ -584,13 +682,7 @@ def lesson_to_dict(lesson: Lesson) -> dict[str, Any]:
         "objectives": list(lesson.objectives),
         "glossary": list(lesson.glossary),
         "preset": dict(lesson.preset),
-        "steps": [
-            {
-                **{n: getattr(s, n) for n in STEP_FIELDS if n != "actions"},
-                "actions": s.actions,
-            }
-            for s in lesson.steps.all()
-        ],
+        "steps": [{n: getattr(s, n) for n in STEP_FIELDS} for s in lesson.steps.all()],
         "questions": [],
         "body": lesson.body,
     }

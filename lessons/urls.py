@@ -14,6 +14,16 @@ urlpatterns = [
     path(
         "lessons/<slug:slug>/questions/<int:index>/", views.answer, name="lesson-answer"
     ),
+    path(
+        "lessons/<slug:slug>/steps/<int:index>/prediction/",
+        views.predict,
+        name="lesson-predict",
+    ),
+    path(
+        "lessons/<slug:slug>/steps/<int:index>/measured/",
+        views.measured,
+        name="lesson-measured",
+    ),
     path("glossary/", views.glossary, name="glossary"),
     path("search/", views.search, name="search"),
     path("progress/", views.progress_view, name="progress"),

@@ -29,13 +29,16 @@ from simulations.validation import (
 )
 from simulations.views import visitor_id
 
-from .models import Lesson, Module, Question, Term
+from .models import Lesson, Module, Question, Step, Term
 from .progress import (
+    PredictionError,
     overview,
     progress_mark_seen,
+    progress_measure,
     progress_merge,
     progress_of,
     progress_pass,
+    progress_predict,
 )
 from .services import lesson_to_dict, render_markdown
 
@@ -62,10 +65,7 @@ def lesson_page_context(
         "engine": engine,
         "describe": engine.describe(),
         "preset": data["preset"],
-        "steps": [
-            {**step, "actions_json": json.dumps(step["actions"])}
-            for step in data["steps"]
-        ],
+        "steps": [_step_context(step, engine) for step in data["steps"]],
         "questions": data["questions"],
         "answers_json": json.dumps(data["questions"]) if preview else "",
         "terms": [terms[slug] for slug in data["glossary"] if slug in terms],
@@ -73,6 +73,31 @@ def lesson_page_context(
         "next": ordered[index + 1]
         if index is not None and index + 1 < len(ordered)
         else None,
+    }
+
+
+def _step_context(step: dict, engine) -> dict:
+    ask = prediction_of(step, engine) if step["prediction"] else None
+    return {
+        **step,
+        "actions_json": json.dumps(step["actions"]),
+        "ask": ask,
+        "prediction_json": json.dumps(ask) if ask else "",
+    }
+
+
+def prediction_of(step: dict, engine) -> dict:
+    """Return what the page needs to ask a step's prediction and read its figure."""
+    metric = next(m for m in engine.metric_specs if m.name == step["measure"])
+    last = max((a.get("after", 0) for a in step["actions"]), default=0)
+    return {
+        "kind": step["prediction"],
+        "choices": step["choices"],
+        "measure": metric.name,
+        "label": metric.label,
+        "unit": metric.unit,
+        # Simulated seconds from the press to the reading of the figure.
+        "reveal_after": last + step["settle"],
     }
 
 
@@ -105,7 +130,12 @@ def lesson_detail(request, slug):
     visitor_id(request)
     progress_mark_seen(request, lesson)
     context = lesson_page_context(lesson_to_dict(lesson), lesson=lesson)
-    context["passed"] = progress_of(request).get(slug, {}).get("passed", set())
+    mine = progress_of(request).get(slug, {})
+    context["passed"] = mine.get("passed", set())
+    predicted = mine.get("predictions", {})
+    for order, step in enumerate(context["steps"]):
+        if step["prediction"] and order in predicted:
+            step["predicted_json"] = json.dumps(predicted[order])
     context["live_run"] = visitor_live_run(
         request.user, request.session.get("visitor", ""), context["engine"].kind, slug
     )
@@ -177,6 +207,63 @@ def answer(request, slug, index):
     if result["correct"]:
         progress_pass(request, lesson, index)
     return JsonResponse(result)
+
+
+def _published_step(slug: str, index: int) -> tuple[Lesson, Step | None]:
+    lesson = get_object_or_404(Lesson, slug=slug, status=Lesson.Status.PUBLISHED)
+    return lesson, lesson.steps.filter(order=index).first()
+
+
+def prediction_declaration(step: Step) -> Object:
+    """Return what a prediction for ``step`` must be: a choice's index, or a number."""
+    if step.prediction == Step.Prediction.CHOICE:
+        field: Spec = Among("choice", tuple(range(len(step.choices))))
+    else:
+        field = Scalar(Param("value", "float", None))
+    return Object("body", (field,), required=(field.name,), label="the prediction")
+
+
+MEASURED = Object(
+    "body",
+    (
+        Scalar(Param("after", "float", None)),
+        Scalar(Param("before", "float", None)),
+        Scalar(Param("t", "float", None, min=0)),
+    ),
+    required=("after",),
+    label="the measured figure",
+)
+
+
+def _record_step(request, slug, index, declaration, record) -> JsonResponse:
+    """Check a POST about a published step's prediction and record it."""
+    lesson, step = _published_step(slug, index)
+    if step is None or not step.prediction:
+        return JsonResponse(
+            {"errors": {"step": f"this lesson has no step {index} to predict"}},
+            status=404,
+        )
+    try:
+        body = validate(declaration(step), json_body(request))
+        entry = record(request, lesson, index, body)
+    except EngineError as exc:
+        status = 415 if isinstance(exc, MediaTypeError) else 400
+        return JsonResponse({"errors": {exc.field: exc.message}}, status=status)
+    except PredictionError as exc:
+        return JsonResponse({"errors": {exc.field: exc.message}}, status=409)
+    return JsonResponse({"prediction": entry})
+
+
+@require_POST
+def predict(request, slug, index):
+    """Record a step's prediction, made before the step is played."""
+    return _record_step(request, slug, index, prediction_declaration, progress_predict)
+
+
+@require_POST
+def measured(request, slug, index):
+    """Record the figure a step's run measured, shown beside its prediction."""
+    return _record_step(request, slug, index, lambda step: MEASURED, progress_measure)
 
 
 @require_GET

@@ -3,6 +3,9 @@
 // and, where the page is one column (a phone), the step being played docked above
 // the simulation it drives.
 
+import { csrf } from "./dom.js";
+import { postJson } from "./runs.js";
+
 const steps = [...document.querySelectorAll("section.steps li.step")];
 let current = -1;
 
@@ -97,7 +100,7 @@ function stepState(step) {
   const state = step.querySelector(".step-state");
   if (state && state.textContent.trim()) return state.textContent.trim();
   const button = step.querySelector("[data-step-actions]");
-  const words = { running: "Running…", done: "Done.", refused: "Done, but the simulation refused an action." };
+  const words = { running: "Running…", done: "Done.", refused: "Done, but the simulation refused an action.", stopped: "Not finished." };
   return (button && words[button.dataset.stepState]) || "";
 }
 
@@ -131,7 +134,9 @@ if (layout && aside && steps.length) {
     const step = steps[docked];
     const name = step.querySelector("h3").textContent;
     dock.title.textContent = `Step ${docked + 1} of ${steps.length}: ${name}`;
-    dock.state.textContent = stepState(step);
+    // Once a step with a prediction has run, its figures show here too.
+    const reveal = step.querySelector(".reveal:not([hidden]) .reveal-figures");
+    dock.state.textContent = [stepState(step), reveal ? reveal.textContent : ""].filter(Boolean).join(" ");
   };
   // The step's own status (written by the panel) is the one screen readers hear; the
   // dock only mirrors it.
@@ -169,11 +174,6 @@ if (layout && aside && steps.length) {
 
 // Checkpoint questions: graded by the server (which records progress), or, in an
 // author's preview of an unsaved lesson, in the page.
-function csrf() {
-  const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
-
 const section = document.querySelector("section.questions[data-lesson]");
 // Only a JSON script element counts: a lesson's text can hold none, so nothing in it
 // can pose as the preview's answers.
@@ -216,13 +216,8 @@ for (const form of document.querySelectorAll("form.question")) {
     if (previewAnswers) {
       result = gradeLocally(JSON.parse(previewAnswers.textContent)[index], body);
     } else {
-      const response = await fetch(`/lessons/${section.dataset.lesson}/questions/${index}/`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-        body: JSON.stringify(body),
-        credentials: "same-origin",
-      });
-      result = await response.json();
+      const { response, data } = await postJson(`/lessons/${section.dataset.lesson}/questions/${index}/`, body, { token: csrf() });
+      result = data;
       if (!response.ok) {
         feedback.className = "feedback wrong";
         feedback.textContent = Object.values(result.errors || { error: "Could not check the answer." })[0];

@@ -3,11 +3,13 @@
 // event log in words, which screen readers hear a few seconds at a time (narration.js).
 
 import { RunClient } from "./client.js";
+import { commandControl, paramControl, syncInputs } from "./controls.js";
 import { csrf, el, pageData } from "./dom.js";
 import { Announcer, LogFolder, sentence } from "./narration.js";
 import { createRun } from "./runs.js";
-import { actionMessages, planStep, playStep } from "./steps.js";
-import { format, scaleFor } from "./values.js";
+import { mountSteps } from "./guided.js";
+import { actionMessages, planStep } from "./steps.js";
+import { format } from "./values.js";
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
 const ANNOUNCE_EVERY_MS = 4000;
@@ -58,7 +60,7 @@ export class Panel {
 
     this.figures = el("div", { class: "sim-figures" });
     this.commandBox = el("div", { class: "sim-commands", role: "group", "aria-label": "Inject events" });
-    this.engine.commands.forEach((c, i) => this.commandBox.append(this.commandControl(c, i, id)));
+    this.engine.commands.forEach((c, i) => this.commandBox.append(commandControl(c, i, id, (cmd, args) => this.command(cmd, args))));
     this.charts = el("div", { class: "sim-charts" });
     this.summary = el("p", { class: "sim-summary", id: id("summary") });
     this.table = el("table", { class: "sim-table" },
@@ -66,7 +68,11 @@ export class Panel {
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Figure" }), el("th", { scope: "col", text: "Value" }))),
       el("tbody"));
     this.paramForm = el("form", { class: "sim-params", onsubmit: (e) => e.preventDefault() });
-    for (const p of this.engine.params) this.paramForm.append(this.paramControl(p, id));
+    for (const p of this.engine.params) {
+      this.paramForm.append(paramControl(p, {
+        id, value: this.values[p.name], onChange: (v) => this.changeParam(p, v), onInvalid: (m) => this.showError(m),
+      }));
+    }
     this.log = el("ol", { class: "sim-log", "aria-label": "Event log", tabindex: 0 });
     this.announcer = el("p", { class: "visually-hidden", "aria-live": "polite", "aria-atomic": "true" });
     this.narration = this.engine.narration || {};
@@ -111,72 +117,6 @@ export class Panel {
       this.figureNodes[name] = value;
       this.figures.append(el("div", { class: "figure" }, value, el("span", { class: "figure-label", text: spec.unit ? `${spec.label} (${spec.unit})` : spec.label })));
     }
-  }
-
-  paramControl(p, id) {
-    const inputId = id(`p-${p.name}`);
-    const helpId = `${inputId}-help`;
-    const help = el("small", { id: helpId, class: "help", text: `${p.help} Allowed: ${p.allowed}.` });
-    const label = el("label", { for: inputId }, p.label, p.unit ? el("span", { class: "unit", text: ` (${p.unit})` }) : null);
-    const row = el("div", { class: "param", "data-param": p.name });
-    let input;
-    if (p.type === "choice") {
-      input = el("select", { id: inputId, name: p.name, "aria-describedby": helpId },
-        ...p.choices.map((c) => el("option", { value: c, selected: c === this.values[p.name] }, c.replaceAll("_", " "))));
-      input.addEventListener("change", () => this.changeParam(p, input.value));
-      row.append(label, input);
-    } else if (p.type === "bool") {
-      input = el("input", { type: "checkbox", id: inputId, name: p.name, "aria-describedby": helpId, checked: this.values[p.name] });
-      input.addEventListener("change", () => this.changeParam(p, input.checked));
-      row.append(input, label);
-    } else {
-      const scale = scaleFor(p);
-      const slider = el("input", { type: "range", min: 0, max: 1000, step: 1, value: scale.toSlider(this.values[p.name]),
-        "aria-label": `${p.label} slider`, "aria-describedby": helpId, tabindex: -1 });
-      input = el("input", { type: "number", id: inputId, name: p.name, min: p.min, max: p.max,
-        step: p.type === "int" ? 1 : "any", value: this.values[p.name], "aria-describedby": helpId, inputmode: "decimal" });
-      slider.addEventListener("input", () => { input.value = scale.fromSlider(Number(slider.value)); });
-      slider.addEventListener("change", () => this.changeParam(p, scale.fromSlider(Number(slider.value))));
-      input.addEventListener("change", () => {
-        const v = Number(input.value);
-        if (input.value === "" || Number.isNaN(v) || v < p.min || v > p.max || (p.type === "int" && !Number.isInteger(v))) {
-          this.showError(`${p.label}: must be ${p.allowed}.`);
-          input.setAttribute("aria-invalid", "true");
-          return;
-        }
-        input.removeAttribute("aria-invalid");
-        slider.value = scale.toSlider(v);
-        this.changeParam(p, v);
-      });
-      row.append(label, el("div", { class: "param-inputs" }, slider, input));
-      row.slider = slider;
-      row.scale = scale;
-    }
-    row.append(help);
-    row.input = input;
-    return row;
-  }
-
-  commandControl(c, index, id) {
-    const wrap = el("div", { class: "command", "data-command": c.name });
-    const args = {};
-    for (const a of c.args) {
-      const argId = id(`c-${c.name}-${a.name}`);
-      let input;
-      if (a.type === "choice") {
-        input = el("select", { id: argId }, ...a.choices.map((x) => el("option", { value: x, selected: x === a.default }, x)));
-      } else {
-        input = el("input", { id: argId, type: "number", min: a.min, max: a.max, step: a.type === "int" ? 1 : "any", value: a.default, class: "arg" });
-      }
-      args[a.name] = { input, spec: a };
-      wrap.append(el("label", { for: argId, class: "arg-label" }, a.label), input);
-    }
-    const key = index < 9 ? String(index + 1) : null;
-    const button = el("button", { type: "button", class: "btn btn-command", title: c.help, "aria-keyshortcuts": key,
-      "data-command": c.name, onclick: () => this.command(c, args) }, c.label, key ? el("kbd", { class: "key", "aria-hidden": "true", text: key }) : null);
-    wrap.prepend(button);
-    wrap.button = button;
-    return wrap;
   }
 
   // Actions -------------------------------------------------------------
@@ -261,7 +201,9 @@ export class Panel {
   }
 
   // Plays a guided step's actions: parameter changes and commands, each at its
-  // "after" (simulated seconds from the moment the step is played).
+  // "after" (simulated seconds from the moment the step is played). Resolves with
+  // the simulated time the actions' clock started at, and whether the step started
+  // a new run for them; null when no run could be started.
   async play(actions) {
     const fixed = new Set(this.engine.params.filter((p) => p.live === false).map((p) => p.name));
     const plan = planStep(actions, { fixed, live: this.isLive(), canControl: this.canControl });
@@ -273,23 +215,25 @@ export class Panel {
       await this.stop();
       await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 10_000))]);
     }
-    if (plan.startsRun && !this.isLive()) {
+    const fresh = plan.startsRun && !this.isLive();
+    if (fresh) {
       Object.assign(this.values, plan.initial);
       this.syncInputs();
       await this.start();
-      if (!this.client) return;
+      if (!this.client) return null;
       await new Promise((resolve) => this.client.addEventListener("hello", resolve, { once: true }));
     }
     const t0 = this.latest ? this.latest.t : 0;
     for (const a of plan.timed) {
       if (a.after) await this.untilSimTime(t0 + a.after);
-      if (!this.isLive()) return;
+      if (!this.isLive()) break;
       for (const message of actionMessages(a)) {
         if (message.type === "set") this.values[message.name] = message.value;
         await this.send(message);
       }
     }
     this.syncInputs();
+    return { t0, fresh };
   }
 
   untilSimTime(t) {
@@ -297,22 +241,18 @@ export class Panel {
       const check = () => {
         if (!this.isLive() || (this.latest && this.latest.t >= t)) {
           this.root.removeEventListener("scalelab:frame", check);
+          this.root.removeEventListener("scalelab:status", check);
           resolve();
         }
       };
       this.root.addEventListener("scalelab:frame", check);
+      this.root.addEventListener("scalelab:status", check);
       check();
     });
   }
 
   syncInputs() {
-    for (const row of this.paramForm.querySelectorAll(".param")) {
-      const name = row.dataset.param;
-      const v = this.values[name];
-      if (row.input.type === "checkbox") row.input.checked = v;
-      else row.input.value = v;
-      if (row.slider) row.slider.value = row.scale.toSlider(v);
-    }
+    syncInputs(this.paramForm, this.values);
   }
 
   isLive() {
@@ -361,6 +301,7 @@ export class Panel {
     this.reason = msg.reason || null;
     if (msg.reason) this.logEvent({ type: `run.${msg.status}`, t: msg.t, reason: msg.reason });
     this.render();
+    this.root.dispatchEvent(new CustomEvent("scalelab:status"));
   }
 
   onFrame(frame) {
@@ -460,20 +401,7 @@ export function mountAll() {
       }
     }
   });
-  const steps = [...document.querySelectorAll("[data-step-actions]")];
-  for (const step of steps) {
-    const state = el("span", { class: "step-state", role: "status" });
-    step.after(state);
-    step.addEventListener("click", () => {
-      const panel = panels[0];
-      if (!panel) return;
-      playStep(step, state, steps, () => panel.play(JSON.parse(step.dataset.stepActions)), (listener) => {
-        const on = (e) => listener(e.detail);
-        panel.root.addEventListener("scalelab:refused", on);
-        return () => panel.root.removeEventListener("scalelab:refused", on);
-      });
-    });
-  }
+  if (panels[0]) mountSteps(panels[0]);
   window.scalelabPanels = panels;
   return panels;
 }

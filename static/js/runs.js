@@ -1,9 +1,24 @@
-// Starting a run: the POST the sandbox and lesson pages send (docs/protocol.md).
+// Starting a run: the POST the sandbox and lesson pages send (docs/protocol.md),
+// and the JSON POST the pages' other requests share.
 
 // Resolve with the run's status; reject with an Error carrying the field at
 // fault, the HTTP status and, for a limit, the seconds to wait (Retry-After).
 export async function createRun(body, { fetch: send = globalThis.fetch, token = "" } = {}) {
-  const response = await send("/api/runs/", {
+  const { response, data } = await postJson("/api/runs/", body, { fetch: send, token });
+  if (response.ok) return data;
+  const [field, message] = Object.entries(data.errors || { run: `could not start (HTTP ${response.status})` })[0];
+  const error = new Error(message);
+  error.field = field;
+  error.status = response.status;
+  const wait = Number(response.headers.get("Retry-After"));
+  error.retryAfter = Number.isFinite(wait) && wait > 0 ? wait : null;
+  throw error;
+}
+
+// POST `body` as JSON with the CSRF token; resolve with the response and its JSON
+// body ({} when it has none).
+export async function postJson(url, body, { fetch: send = globalThis.fetch, token = "" } = {}) {
+  const response = await send(url, {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-CSRFToken": token },
     body: JSON.stringify(body),
@@ -15,12 +30,5 @@ export async function createRun(body, { fetch: send = globalThis.fetch, token = 
   } catch {
     data = {};
   }
-  if (response.ok) return data;
-  const [field, message] = Object.entries(data.errors || { run: `could not start (HTTP ${response.status})` })[0];
-  const error = new Error(message);
-  error.field = field;
-  error.status = response.status;
-  const wait = Number(response.headers.get("Retry-After"));
-  error.retryAfter = Number.isFinite(wait) && wait > 0 ? wait : null;
-  throw error;
+  return { response, data };
 }

@@ -40,15 +40,19 @@ export async function playStep(step, state, steps, play, onRefused) {
   step.dataset.stepState = "running";
   state.textContent = "Running…";
   let refused = null;
+  let failed = null;
   const stop = onRefused((message) => {
     refused = refused || message;
   });
   try {
     await play();
+  } catch (err) {
+    failed = err.message;
   } finally {
     stop();
-    step.dataset.stepState = refused ? "refused" : "done";
-    state.textContent = refused ? `Done, but the simulation refused an action: ${refused}` : "Done.";
+    step.dataset.stepState = failed ? "stopped" : refused ? "refused" : "done";
+    if (failed) state.textContent = `Not finished: ${failed}.`;
+    else state.textContent = refused ? `Done, but the simulation refused an action: ${refused}` : "Done.";
     for (const s of steps) {
       s.disabled = false;
       if (s !== step) s.removeAttribute("title");

@@ -106,3 +106,31 @@ def page(browser, request):
     page.errors = errors
     yield page
     context.close()
+
+
+def answer_prediction(page, item) -> None:
+    """Answer a guided step's prediction, if it asks one: its first choice, or 1.
+
+    ``item`` is the step's ``li`` locator; a prediction already locked is left alone.
+    """
+    form = item.locator("form.prediction")
+    if not form.count() or form.get_attribute("data-phase") == "revealed":
+        return
+    radios = form.locator("input[type=radio]")
+    if radios.count():
+        radios.first.check()
+    else:
+        form.locator("input[type=number]").fill("1")
+    form.locator("button[type=submit]").click()
+    page.wait_for_function(
+        "(f) => f.dataset.phase !== 'unanswered'",
+        arg=form.element_handle(),
+        timeout=10_000,
+    )
+
+
+def play_step(page, label: str) -> None:
+    """Press the guided step's button named ``label``, its prediction answered first."""
+    button = page.locator(f"li.step [data-step-actions]:text('{label}')")
+    answer_prediction(page, button.locator("xpath=ancestor::li[1]"))
+    button.click()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import play_step
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 LESSON = "/lessons/caching-and-eviction/"
@@ -121,7 +123,7 @@ def test_a_step_that_changes_the_strategy_starts_a_new_run_with_it(page, app_url
         timeout=20_000,
     )
     first = page.get_attribute(".sim", "data-run-id")
-    page.click("button:text('Start again, scaling out')")
+    play_step(page, "Start again, scaling out")
     page.wait_for_function(
         "(first) => { const d = document.querySelector('.sim').dataset;"
         " return d.runId && d.runId !== first && d.status === 'running'"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lessons.services import CONTENT_DIR, parse_lesson
+from tests.browser.conftest import answer_prediction, play_step
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -89,6 +90,7 @@ def test_a_step_played_on_a_phone_shares_the_screen_with_the_run_button_and_firs
     open_lesson(page, app_url, slug)
     button = page.locator("li.step [data-step-actions]").first
     title = button.locator("xpath=ancestor::li[1]//h3").text_content().strip()
+    answer_prediction(page, button.locator("xpath=ancestor::li[1]"))
     button.click()
     page.wait_for_function(
         "() => document.querySelector('.sim').dataset.status === 'running'"
@@ -114,7 +116,7 @@ def test_a_step_played_on_a_phone_shares_the_screen_with_the_run_button_and_firs
 @pytest.mark.parametrize("page", [PHONE], indirect=True)
 def test_back_to_the_step_returns_to_the_step_played_and_focuses_it(page, app_url):
     open_lesson(page, app_url, "raid")
-    page.click("button:text('Fail disk 1, replace it')")
+    play_step(page, "Fail disk 1, replace it")
     page.wait_for_selector(".sim[data-status=running]", timeout=20_000)
     page.click("#step-dock button:text('Back to the step')")
     assert page.evaluate("() => document.activeElement.id") == "step-2"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import own_server, serving
+from tests.browser.conftest import answer_prediction, own_server, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -170,13 +170,15 @@ def test_a_skip_link_reaches_the_simulation_in_a_few_tabs(page, strict_url):
 
 @pytest.mark.parametrize("slug", ["dns-round-robin", "deploying-the-same-code"])
 def test_guided_steps_pressed_promptly_all_work(page, strict_url, slug):
-    """Each step pressed the moment it can be: none is refused by the simulation."""
+    """Each step pressed the moment it can be (its prediction answered, the step before
+    read): none is refused by the simulation."""
     open_lesson(page, strict_url, slug)
     page.select_option("#sim select[id$=speed]", "8")  # delays are simulated time
     steps = page.locator("[data-step-actions]")
     assert steps.count() >= 3
     for n in range(steps.count()):
         step = steps.nth(n)
+        answer_prediction(page, step.locator("xpath=ancestor::li[1]"))
         page.wait_for_function(
             "(b) => !b.disabled", arg=step.element_handle(), timeout=60_000
         )

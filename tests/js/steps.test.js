@@ -82,3 +82,14 @@ test("a refusal while the step plays is what its state reports", async () => {
   assert.match(state.textContent, /refused an action: revive: there is no dead server/);
   assert.equal(unsubscribed, true);
 });
+
+test("a step cut short says so, and every step can be played again", async () => {
+  const steps = [button(), button()];
+  const state = { textContent: "" };
+  await playStep(steps[0], state, steps, async () => {
+    throw new Error("the run ended before the step's figure was read");
+  }, () => () => {});
+  assert.equal(steps[0].dataset.stepState, "stopped");
+  assert.equal(state.textContent, "Not finished: the run ended before the step's figure was read.");
+  assert.deepEqual(steps.map((s) => s.disabled), [false, false]);
+});

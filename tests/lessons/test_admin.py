@@ -685,3 +685,49 @@ def test_a_forged_row_count_cannot_make_the_server_read_without_end():
     assert actions_from_rows({"a-rows": "many"}, "a") == []
     assert len(actions_from_rows({"a-rows": "100000000"}, "a")) == MAX_ROWS
     assert actions_from_rows({"a-rows": "1", "a-0-kind": "nothing"}, "a") == [{}]
+
+
+def test_an_author_sets_a_steps_prediction_its_choices_and_its_figure(
+    client, instructor, module
+):
+    step = step_with(
+        {
+            "predict": "Does the hit ratio fall tenfold?",
+            "prediction": "choice",
+            "choices": "Tenfold\r\nMuch less than tenfold\r\nNot at all",
+            "measure": "hit_ratio_recent",
+            "settle": "20",
+            **ROWS,
+        }
+    )
+    assert client.post(ADD, new_lesson(module, steps=[step])).status_code == 302
+    saved = Lesson.objects.get().steps.get()
+    assert (saved.prediction, saved.measure, saved.settle) == (
+        "choice",
+        "hit_ratio_recent",
+        20.0,
+    )
+    assert saved.choices == ["Tenfold", "Much less than tenfold", "Not at all"]
+    # The step's form offers the engine's own figures to measure.
+    html = client.get(change_url(Lesson.objects.get())).content.decode()
+    assert '<option value="hit_ratio_recent" selected>' in html
+    assert '<option value="db_reads_per_s">Database reads (db_reads_per_s)' in html
+
+
+def test_a_prediction_that_cannot_be_asked_is_refused_naming_its_field(
+    client, instructor, module
+):
+    step = step_with(
+        {
+            "predict": "What happens?",
+            "prediction": "choice",
+            "choices": "Only one",
+            "measure": "hit_ratio",
+        }
+    )
+    html = client.post(ADD, new_lesson(module, steps=[step])).content.decode()
+    assert "a choice prediction needs 2 to 6 choices" in html
+    step.update(prediction="number", choices="", measure="")
+    html = client.post(ADD, new_lesson(module, steps=[step])).content.decode()
+    assert "is required with a prediction: one of hit_ratio, hits" in html
+    assert not Lesson.objects.exists()

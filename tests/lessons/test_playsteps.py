@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from io import StringIO
 
 import pytest
@@ -9,7 +10,12 @@ from django.core.management import CommandError, call_command
 
 from lessons.models import Lesson
 from lessons.playback import lesson_play
-from lessons.services import lesson_save, load_directory, validate_lesson
+from lessons.services import (
+    lesson_save,
+    lesson_to_dict,
+    load_directory,
+    validate_lesson,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +52,44 @@ def test_every_guided_step_of_every_lesson_is_taken_when_pressed_promptly():
     for slug in published.values_list("slug", flat=True):
         assert f"{slug}: " in out
     assert out.count("all taken") == published.count()
+
+
+def test_every_prediction_is_compared_with_a_figure_the_run_measured():
+    load_directory()
+    for lesson in Lesson.objects.filter(status=Lesson.Status.PUBLISHED):
+        played = lesson_play(lesson_to_dict(lesson))
+        predicted = [s for s in lesson.steps.all() if s.prediction]
+        assert len(played.measurements) == len(predicted), lesson.slug
+        for m in played.measurements:
+            assert isinstance(m.after, (int, float)) and math.isfinite(m.after), (
+                f"{lesson.slug}: {m}"
+            )
+
+
+def test_a_step_with_a_prediction_plays_until_its_figure_is_read():
+    steps = [
+        {
+            "prediction": "number",
+            "measure": "hit_ratio_recent",
+            "settle": 20,
+            "actions": [{"command": "resize", "args": {"capacity": 100}}],
+        },
+        {
+            "prediction": "number",
+            "measure": "hit_ratio_recent",
+            "settle": 30,
+            "actions": [{"set": {"zipf_s": 0.0}, "after": 5}],
+        },
+        {"actions": []},
+    ]
+    played = lesson_play(lesson("cache", steps))
+    warm, m = played.measurements
+    assert (warm.step, warm.before, warm.at) == (1, None, 20.0)  # it started the run
+    # Step 2 is pressed once step 1's figure was read, 20 s in.
+    assert (m.step, m.metric, m.at) == (2, "hit_ratio_recent", 55.0)
+    # A flat workload leaves a cache of 100 keys out of 10,000 about 1% of reads.
+    assert m.after < 0.05 < m.before
+    assert "step 2 (Step 2): hit_ratio_recent" in str(m)
 
 
 def test_it_names_the_lesson_step_and_action_refused_and_exits_1():

@@ -175,10 +175,24 @@ function updateQuestion(row) {
   if (choices) choices.hidden = number;
 }
 
+// Steps: the prediction's choices, figure and settle time only when it asks one.
+function updatePrediction(row) {
+  const kind = row.querySelector("select.prediction-kind");
+  if (!kind) return;
+  for (const name of ["choices", "measure", "settle"]) {
+    const field = row.querySelector(`.field-${name}`);
+    if (field) field.hidden = !kind.value || (name === "choices" && kind.value !== "choice");
+  }
+}
+
 function setupQuestions() {
-  for (const row of document.querySelectorAll(".inline-related")) updateQuestion(row);
+  for (const row of document.querySelectorAll(".inline-related")) {
+    updateQuestion(row);
+    updatePrediction(row);
+  }
   document.addEventListener("change", (e) => {
     if (e.target.matches("select.question-kind")) updateQuestion(e.target.closest(".inline-related"));
+    if (e.target.matches("select.prediction-kind")) updatePrediction(e.target.closest(".inline-related"));
   });
 }
 
