@@ -63,7 +63,12 @@ document.addEventListener("keydown", (e) => {
     case "Enter":
       if (current >= 0) {
         const button = steps[current].querySelector("[data-step-actions]");
-        if (button) {
+        const ask = steps[current].querySelector("form.prediction[data-phase=unanswered] input");
+        if (button && button.disabled && ask) {
+          // Not playable yet: take the student to the prediction it waits for.
+          e.preventDefault();
+          ask.focus();
+        } else if (button) {
           e.preventDefault();
           button.click();
         }
@@ -136,7 +141,15 @@ if (layout && aside && steps.length) {
     dock.title.textContent = `Step ${docked + 1} of ${steps.length}: ${name}`;
     // Once a step with a prediction has run, its figures show here too.
     const reveal = step.querySelector(".reveal:not([hidden]) .reveal-figures");
+    const before = dock.dock.offsetHeight;
     dock.state.textContent = [stepState(step), reveal ? reveal.textContent : ""].filter(Boolean).join(" ");
+    // A longer state makes the bar taller: what was just below it moves down with it
+    // rather than slide under it (WCAG 2.4.11).
+    const grew = dock.dock.offsetHeight - before;
+    if (!dock.dock.hidden && grew) {
+      document.documentElement.style.setProperty("--dock-height", `${dock.dock.offsetHeight + 8}px`);
+      window.scrollBy({ top: -grew, behavior: "instant" });
+    }
   };
   // The step's own status (written by the panel) is the one screen readers hear; the
   // dock only mirrors it.

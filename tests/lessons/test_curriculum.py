@@ -80,8 +80,9 @@ def test_each_lesson_is_complete(path):
     engine = get_engine(data["engine"])
     engine.validate_params(data["preset"])
     for step in data["steps"]:
-        assert step["predict"] or not step["actions"], (
-            f"step {step['title']!r} acts without a prediction"
+        # Every step asks the student to commit to a prediction before it plays.
+        assert step["prediction"] and step["measure"], (
+            f"step {step['title']!r} asks for no prediction"
         )
         assert step["explain"], f"step {step['title']!r} explains nothing"
         for action in step["actions"]:
