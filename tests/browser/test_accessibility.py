@@ -104,8 +104,14 @@ def test_presenter_keys_move_through_steps_and_open_the_help(page, app_url):
     page.wait_for_function("() => document.fullscreenElement?.id === 'sim'")
     page.keyboard.press("f")
     page.wait_for_function("() => document.fullscreenElement === null")
-    page.keyboard.press("ArrowRight")  # step 2 plays a resize: Enter runs it
-    page.keyboard.press("Enter")
+    page.keyboard.press("ArrowRight")  # step 2 plays a resize, once predicted
+    page.keyboard.press("Enter")  # not yet playable: Enter leads to its prediction
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # "Lock in my prediction"
+    page.wait_for_selector("#step-2 form.prediction[data-phase=answered]")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the step's own button plays it
     page.wait_for_function(
         "() => document.querySelector('.sim').dataset.lastCommand?.startsWith('resize@')",
         timeout=20_000,
