@@ -4,6 +4,14 @@
 // lineChart keeps a bounded window of points (Plotly.extendTraces with maxPoints);
 // barChart redraws its bars from the latest frame. Both read colours from CSS
 // custom properties so the projector profile and dark themes apply to charts too.
+//
+// Every chart is also told in words, for readers who cannot see it: a figure named
+// by its title, a sentence of its latest values as its description, and a table of
+// its recent points. Plotly's svg is hidden from screen readers, which would read
+// its ticks as a string of numbers; the table carries the data instead.
+
+import { el } from "../dom.js";
+import { format } from "../values.js";
 
 // Okabe-Ito: distinguishable with the common kinds of colour blindness.
 export const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"];
@@ -103,16 +111,101 @@ function rewrapOnResize(el, spec) {
 
 const CONFIG = { displayModeBar: false, responsive: true, staticPlot: false };
 
-function host(root, spec) {
-  const figure = document.createElement("figure");
-  figure.className = "chart";
-  const plot = document.createElement("div");
-  plot.className = "chart-plot";
-  plot.setAttribute("role", "img");
-  plot.setAttribute("aria-label", spec.title);
-  figure.append(plot);
-  root.append(figure);
-  return plot;
+// The table of a line chart keeps one row a simulated second, so that 20 rows
+// span 20 seconds at any speed; words are rewritten at most once a second.
+export const TABLE_ROWS = 20;
+const WORDS_EVERY_MS = 1000;
+const PAUSE_NOTE = "The chart moves while the run runs; Pause stops it.";
+const WAITING = "No data yet: press Run.";
+
+// A value as read out: a number written for people, "none" when nothing applies.
+export function spoken(value) {
+  return typeof value === "number" && Number.isFinite(value) ? format(value) : "none";
+}
+
+// Return the rows after a frame at simulated time t: the newest first, one per
+// simulated second, at most `limit`. A time earlier than the newest row (a reset,
+// a restored snapshot) starts the table again.
+export function sampleRows(rows, t, values, limit = TABLE_ROWS) {
+  if (rows.length && t < rows[0].t) return [{ t, values }];
+  if (rows.length && Math.floor(t) <= Math.floor(rows[0].t)) return rows;
+  return [{ t, values }, ...rows].slice(0, limit);
+}
+
+// The sentence of a line chart's latest values: "At 12.0 s: Reads 512; Writes 130."
+export function lineSentence(labels, t, values) {
+  const parts = labels.map((label, i) => `${label} ${spoken(values[i])}`);
+  return `At ${t.toFixed(1)} simulated seconds: ${parts.join("; ")}.`;
+}
+
+// The sentence of a bar chart: "disk 0 0.310, working; disk 1 0, failed."
+export function barSentence(names, values, states = []) {
+  if (!names.length) return "No bars yet.";
+  const parts = names.map((name, i) => `${name} ${spoken(values[i])}${states[i] ? `, ${states[i]}` : ""}`);
+  return `${parts.join("; ")}.`;
+}
+
+let charts = 0;
+
+// The figure of one chart: the plot (hidden from screen readers), the sentence
+// that describes it, and its data table behind a "Data table" toggle.
+class ChartFigure {
+  constructor(root, spec) {
+    const id = `chart-figure-${++charts}`;
+    this.plot = el("div", { class: "chart-plot", role: "img", "aria-label": spec.title, "aria-hidden": "true" });
+    this.sentence = el("p", { class: "visually-hidden chart-summary", id: `${id}-summary` });
+    this.head = el("thead");
+    this.body = el("tbody");
+    this.caption = el("caption");
+    this.details = el("details", { class: "chart-data" },
+      el("summary", {}, "Data table", el("span", { class: "visually-hidden", text: `: ${spec.title}` })),
+      el("table", { class: "chart-table" }, this.caption, this.head, this.body));
+    this.details.addEventListener("toggle", () => this.details.open && this.drawTable());
+    root.append(el("figure", { class: "chart", "aria-label": spec.title, "aria-describedby": `${id}-summary` },
+      this.plot, this.sentence, this.details));
+    this.title = spec.title;
+    this.words = null;
+    this.last = -Infinity;
+    this.timer = null;
+    this.reset();
+  }
+
+  // `words()` returns {sentence, caption, columns, rows}: called at most once a
+  // second, and once more after the last frame so that a pause shows the last state.
+  update(words) {
+    this.words = words;
+    const wait = WORDS_EVERY_MS - (performance.now() - this.last);
+    if (wait <= 0) this.write();
+    else if (!this.timer) this.timer = setTimeout(() => this.write(), wait);
+  }
+
+  write() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.last = performance.now();
+    if (!this.words) return;
+    this.current = this.words();
+    this.sentence.textContent = `${this.current.sentence} ${PAUSE_NOTE}`;
+    if (this.details.open) this.drawTable();
+  }
+
+  drawTable() {
+    const { caption, columns, rows } = this.current;
+    this.caption.textContent = caption;
+    const head = columns.map((c) => el("th", { scope: "col", text: c }));
+    this.head.replaceChildren(...(head.length ? [el("tr", {}, ...head)] : []));
+    this.body.replaceChildren(...rows.map(([first, ...cells]) =>
+      el("tr", {}, el("th", { scope: "row", text: first }), ...cells.map((c) => el("td", { text: c })))));
+  }
+
+  reset() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.words = null;
+    this.current = { sentence: WAITING, caption: `${this.title}: ${WAITING}`, columns: [], rows: [] };
+    this.sentence.textContent = WAITING;
+    this.drawTable();
+  }
 }
 
 function finite(value) {
@@ -120,13 +213,19 @@ function finite(value) {
 }
 
 // A time series: one trace per entry of spec.series ({label, value(frame), color, dash}).
+// spec.describe(frame), when given, says in words what the latest values mean.
 export function lineChart(root, spec, ctx = {}) {
   const Plotly = window.Plotly;
-  const el = host(root, spec);
+  const figure = new ChartFigure(root, spec);
+  const plot = figure.plot;
   const windowSeconds = ctx.windowSeconds || 60;
   const maxPoints = ctx.maxPoints || 900;
+  const labels = spec.series.map((s) => s.label);
   let pending = null;
   let latest = null;
+  let latestValues = [];
+  let rows = [];
+  let scaled = false;
 
   function traces() {
     const t = theme();
@@ -141,73 +240,131 @@ export function lineChart(root, spec, ctx = {}) {
     }));
   }
 
+  // With no points Plotly would draw its default axes, from -1: start at zero.
   function draw() {
-    Plotly.newPlot(el, traces(), layout(spec, theme(), el.clientWidth), CONFIG);
+    const look = layout(spec, theme(), plot.clientWidth);
+    look.xaxis.range = [0, 1];
+    if (!spec.yRange) Object.assign(look.yaxis, { range: [0, 1], autorange: false });
+    scaled = false;
+    Plotly.newPlot(plot, traces(), look, CONFIG);
   }
   draw();
-  rewrapOnResize(el, spec);
+  rewrapOnResize(plot, spec);
 
   function flush() {
     if (!pending) return;
     const batch = pending;
     pending = null;
-    Plotly.extendTraces(el, batch, spec.series.map((_, i) => i), maxPoints);
+    Plotly.extendTraces(plot, batch, spec.series.map((_, i) => i), maxPoints);
     const lo = Math.max(0, latest.t - windowSeconds);
-    Plotly.relayout(el, { "xaxis.range": [lo, Math.max(lo + 1, latest.t)] });
+    const update = { "xaxis.range": [lo, Math.max(lo + 1, latest.t)] };
+    if (!spec.yRange && !scaled) update["yaxis.autorange"] = true;
+    scaled = true;
+    Plotly.relayout(plot, update);
+  }
+
+  function words() {
+    return {
+      sentence: `${spec.describe ? `${spec.describe(latest)} ` : ""}${lineSentence(labels, latest.t, latestValues)}`,
+      caption: `${spec.title}: one row a simulated second, the newest first.`,
+      columns: ["Simulated seconds", ...labels],
+      rows: rows.map((r) => [r.t.toFixed(1), ...r.values.map(spoken)]),
+    };
   }
 
   return {
-    el,
+    el: plot,
     push(frame) {
       latest = frame;
       if (!pending) {
         pending = { x: spec.series.map(() => []), y: spec.series.map(() => []) };
         requestAnimationFrame(flush);
       }
-      spec.series.forEach((s, i) => {
+      latestValues = spec.series.map((s) => finite(s.value(frame)));
+      latestValues.forEach((v, i) => {
         pending.x[i].push(frame.t);
-        pending.y[i].push(finite(s.value(frame)));
+        pending.y[i].push(v);
       });
+      rows = sampleRows(rows, frame.t, latestValues);
+      figure.update(words);
     },
     reset() {
       pending = null;
       latest = null;
+      rows = [];
+      figure.reset();
       draw();
     },
     restyle() {
       draw();
     },
     pointCount() {
-      return (el.data || []).reduce((n, trace) => n + trace.x.length, 0);
+      return (plot.data || []).reduce((n, trace) => n + trace.x.length, 0);
     },
   };
 }
 
 // Bars for the entities of the latest frame (servers, shards, replicas...).
+// spec.states(frame), when given, names each bar's state in words: written under
+// its name and in the table, and drawn as a pattern (spec.patterns: state -> shape),
+// so that no state is told by colour alone. spec.categoryTitle and spec.valueTitle
+// head the table's columns (by default "Name" and the y axis title).
 export function barChart(root, spec, ctx = {}) {
   const Plotly = window.Plotly;
-  const el = host(root, spec);
+  const figure = new ChartFigure(root, spec);
+  const plot = figure.plot;
   let scheduled = false;
   let latest = null;
 
+  function read(frame) {
+    const names = frame ? (spec.categories(frame) || []).map(String) : [];
+    const values = frame ? (spec.values(frame) || []).map(finite) : [];
+    const states = frame && spec.states ? spec.states(frame) || [] : [];
+    return { names, values, states };
+  }
+
   function draw(frame) {
     const t = theme();
-    const names = frame ? spec.categories(frame) || [] : [];
-    const values = frame ? (spec.values(frame) || []).map(finite) : [];
+    const { names, values, states } = read(frame);
     const colors = spec.colors && frame ? spec.colors(frame) : names.map(() => PALETTE[0]);
-    const data = [{ type: "bar", x: names.map(String), y: values, marker: { color: colors },
-      hovertemplate: "%{x}: %{y:.4g}<extra></extra>" }];
-    const look = layout({ ...spec, xTitle: spec.xTitle || "" }, t, el.clientWidth);
+    const marker = { color: colors };
+    if (spec.patterns) {
+      marker.pattern = { shape: states.map((s) => spec.patterns[s] || ""), fgcolor: t.fg, fillmode: "overlay", solidity: 0.3 };
+    }
+    const data = [{ type: "bar", x: names, y: values, marker, customdata: states,
+      hovertemplate: states.length ? "%{x}: %{y:.4g}, %{customdata}<extra></extra>" : "%{x}: %{y:.4g}<extra></extra>" }];
+    const look = layout({ ...spec, xTitle: spec.xTitle || "" }, t, plot.clientWidth);
     look.xaxis.type = "category";
-    Plotly.react(el, data, look, CONFIG);
+    if (states.length) {
+      look.xaxis.tickvals = names;
+      look.xaxis.ticktext = names.map((n, i) => (states[i] ? `${n}<br>${states[i]}` : n));
+    }
+    // With no bars Plotly would draw its default axes, from -1: draw none.
+    if (!names.length) {
+      look.xaxis.showticklabels = false;
+      if (!spec.yRange) Object.assign(look.yaxis, { range: [0, 1], autorange: false });
+    }
+    Plotly.react(plot, data, look, CONFIG);
   }
   draw(null);
-  rewrapOnResize(el, { ...spec, xTitle: spec.xTitle || "" });
+  rewrapOnResize(plot, { ...spec, xTitle: spec.xTitle || "" });
+
+  function words() {
+    const { names, values, states } = read(latest);
+    const withStates = states.length > 0;
+    return {
+      sentence: barSentence(names, values, states),
+      caption: `${spec.title}: the latest values.`,
+      columns: [spec.categoryTitle || "Name", spec.valueTitle || spec.yTitle || "Value", ...(withStates ? ["State"] : [])],
+      rows: names.map((n, i) => [n, spoken(values[i]), ...(withStates ? [states[i] || "none"] : [])]),
+    };
+  }
 
   return {
-    el,
+    el: plot,
     push(frame) {
       latest = frame;
+      figure.update(words);
       if (!scheduled) {
         scheduled = true;
         requestAnimationFrame(() => {
@@ -218,13 +375,14 @@ export function barChart(root, spec, ctx = {}) {
     },
     reset() {
       latest = null;
+      figure.reset();
       draw(null);
     },
     restyle() {
       draw(latest);
     },
     pointCount() {
-      return (el.data || []).reduce((n, trace) => n + trace.x.length, 0);
+      return (plot.data || []).reduce((n, trace) => n + trace.x.length, 0);
     },
   };
 }

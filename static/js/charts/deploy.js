@@ -7,11 +7,18 @@ export const figures = ["capacity", "downtime_s", "error_requests", "mixed_versi
 
 const STOPPED = "#9a9a9a";
 
-// Newest version in one colour, older ones in another, stopped servers grey.
+// Newest version in one colour, older ones in another, stopped servers grey; in
+// words and patterns too, under each server's name.
 function versionColors(frame) {
   const versions = frame.metrics.server_versions || [];
   const newest = Math.max(0, ...versions);
   return versions.map((v) => (v === 0 ? STOPPED : v === newest ? PALETTE[2] : PALETTE[0]));
+}
+
+function versionStates(frame) {
+  const versions = frame.metrics.server_versions || [];
+  const newest = Math.max(0, ...versions);
+  return versions.map((v) => (v === 0 ? "stopped" : v === newest ? "new" : "old"));
 }
 
 export default function mount(root, ctx) {
@@ -38,6 +45,9 @@ export default function mount(root, ctx) {
       categories: (f) => f.metrics.server_names,
       values: (f) => f.metrics.server_versions,
       colors: versionColors,
+      states: versionStates,
+      patterns: { old: "/" },
+      categoryTitle: "Server",
     }, ctx),
     barChart(root, {
       title: "Requests per server (last 3 s)",
@@ -45,6 +55,9 @@ export default function mount(root, ctx) {
       categories: (f) => f.metrics.server_names,
       values: (f) => f.metrics.server_rps_recent,
       colors: versionColors,
+      states: versionStates,
+      patterns: { old: "/" },
+      categoryTitle: "Server",
     }, ctx),
   );
 }

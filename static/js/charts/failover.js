@@ -6,7 +6,9 @@ export const figures = ["outage_s", "dropped_requests", "failovers", "availabili
 
 // Balancer states as the engine reports them: 0 down, 1 standby, 2 taking over, 3 active.
 const STATE_COLORS = [PALETTE[1], PALETTE[5], PALETTE[4], PALETTE[2]];
+const STATE_WORDS = ["down", "standby", "taking over", "active"];
 const stateColors = (f) => (f.metrics.balancer_state || []).map((s) => STATE_COLORS[s] || PALETTE[0]);
+const stateWords = (f) => (f.metrics.balancer_state || []).map((s) => STATE_WORDS[s] || String(s));
 
 export default function mount(root, ctx) {
   return group(
@@ -38,6 +40,10 @@ export default function mount(root, ctx) {
       categories: (f) => f.metrics.balancer_names,
       values: (f) => f.metrics.balancer_state,
       colors: stateColors,
+      states: stateWords,
+      patterns: { down: "x", "taking over": "/" },
+      categoryTitle: "Balancer",
+      valueTitle: "State number",
     }, ctx),
     lineChart(root, {
       title: "Balancers holding the virtual IP (2 = split brain)",

@@ -4,11 +4,17 @@ import { PALETTE, barChart, group, lineChart } from "./common.js";
 // The big figures above the charts.
 export const figures = ["time_to_capacity_s", "instances", "version_drift", "dropped_rps_recent"];
 
-// Instances off the current release stand out in orange; booting ones are grey.
+// Instances off the current release stand out in orange; booting ones are grey;
+// in words and patterns too, under each instance's name.
 const versionColors = (f) =>
   (f.metrics.instance_state || []).map((s, i) => {
     if (s === "booting") return "#999999";
     return f.metrics.instance_drift[i] ? PALETTE[1] : PALETTE[0];
+  });
+const versionStates = (f) =>
+  (f.metrics.instance_state || []).map((s, i) => {
+    if (s !== "in service") return s;
+    return f.metrics.instance_drift[i] ? "not the release" : "the release";
   });
 
 export default function mount(root, ctx) {
@@ -32,11 +38,14 @@ export default function mount(root, ctx) {
       ],
     }, ctx),
     barChart(root, {
-      title: "Code version on each instance (orange: not the release)",
+      title: "Code version on each instance (its state under its name)",
       yTitle: "version",
       categories: (f) => f.metrics.instance_names,
       values: (f) => f.metrics.instance_versions,
       colors: versionColors,
+      states: versionStates,
+      patterns: { "not the release": "x", booting: "/", draining: "." },
+      categoryTitle: "Instance",
     }, ctx),
   );
 }

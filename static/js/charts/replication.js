@@ -5,11 +5,14 @@ import { PALETTE, barChart, group, lineChart } from "./common.js";
 // The big figures above the charts.
 export const figures = ["max_node_lag_ms", "stale_read_ratio_recent", "write_latency_ms_recent", "master_utilization_recent"];
 
-// Masters in green, paused replicas in orange, the others in the first colour.
+// Masters in green, paused replicas in orange, the others in the first colour;
+// in words and patterns too, under each server's name.
 const nodeColors = (f) => (f.metrics.node_roles || []).map((role, i) => {
   if (role === "master") return PALETTE[2];
   return (f.metrics.node_paused || [])[i] ? PALETTE[1] : PALETTE[0];
 });
+const nodeStates = (f) => (f.metrics.node_roles || []).map((role, i) =>
+  (role !== "master" && (f.metrics.node_paused || [])[i] ? "paused" : role));
 
 export default function mount(root, ctx) {
   return group(
@@ -19,6 +22,9 @@ export default function mount(root, ctx) {
       categories: (f) => f.metrics.node_names,
       values: (f) => f.metrics.node_lag_ms,
       colors: nodeColors,
+      states: nodeStates,
+      patterns: { paused: "x", master: "." },
+      categoryTitle: "Server",
     }, ctx),
     lineChart(root, {
       title: "Replication lag",

@@ -44,6 +44,9 @@ export default function mount(root, ctx) {
       categories: (f) => f.metrics.server_names,
       values: (f) => f.metrics.server_utilization,
       colors: upColors,
+      states: (f) => f.metrics.server_state || [],
+      patterns: { booting: "/", down: "x", upgrading: "/", off: "x" },
+      categoryTitle: "Server",
     }, ctx),
   );
 }

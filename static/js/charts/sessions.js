@@ -4,8 +4,9 @@ import { PALETTE, barChart, group, lineChart } from "./common.js";
 // The big figures above the charts.
 export const figures = ["forced_logouts_per_s_recent", "lost_carts", "split_carts", "latency_ms_recent"];
 
-// Dead servers stand out in orange; live ones keep the first colour.
+// Dead servers stand out in orange, and say "down" under their (empty) bar.
 const upColors = (f) => (f.metrics.server_up || []).map((up) => (up ? PALETTE[0] : PALETTE[1]));
+const upStates = (f) => (f.metrics.server_up || []).map((up) => (up ? "up" : "down"));
 
 export default function mount(root, ctx) {
   return group(
@@ -15,6 +16,9 @@ export default function mount(root, ctx) {
       categories: (f) => f.metrics.server_names,
       values: (f) => f.metrics.server_sessions,
       colors: upColors,
+      states: upStates,
+      patterns: { down: "x" },
+      categoryTitle: "Server",
     }, ctx),
     lineChart(root, {
       title: "Forced logouts per second (last 3 s)",
