@@ -58,12 +58,17 @@ class Param:
     label: str = ""
     step: float | None = None
     live: bool = True  # False: it shapes the whole world, so only a new run takes it
+    # Words for the value ``min`` where it stands for none chosen ("every page"), so
+    # that no form shows a bare -1.
+    unset: str = ""
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
             raise TypeError(f"{self.name}: type must be one of {PARAM_TYPES}")
         if self.type == "choice" and self.default not in self.choices:
             raise TypeError(f"{self.name}: default {self.default!r} not in choices")
+        if self.unset and (self.type != "int" or self.min is None):
+            raise TypeError(f"{self.name}: only an integer's minimum can mean unset")
 
     def allowed(self) -> str:
         """Describe the accepted values in words, for error messages and help."""
@@ -139,6 +144,7 @@ class Param:
             "step": self.step,
             "allowed": self.allowed(),
             "live": self.live,
+            "unset": self.unset,
         }
 
 
@@ -192,6 +198,8 @@ class Metric:
     unit: str = ""
     help: str = ""
     summary: bool = True
+    # Words the page shows for the value -1 where it stands for none ("no hot key").
+    unset: str = ""
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -200,6 +208,7 @@ class Metric:
             "unit": self.unit,
             "help": self.help,
             "summary": self.summary,
+            "unset": self.unset,
         }
 
 

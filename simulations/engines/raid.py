@@ -216,6 +216,7 @@ class RaidEngine(Engine):
                     -1,
                     MAX_DISKS - 1,
                     label="Disk",
+                    unset="a disk the rebuild reads from",
                     help="The disk to fail; -1 a disk the rebuild reads from "
                     "(for a mirror, the rebuilding disk's partner).",
                 ),

@@ -119,6 +119,7 @@ class ShardingEngine(Engine):
                     -1,
                     MAX_SHARDS - 1,
                     label="Shard",
+                    unset="the newest",
                     help="Number of the shard to remove; -1 the newest.",
                 ),
             ),
@@ -213,7 +214,7 @@ class ShardingEngine(Engine):
         Metric(
             "max_shard_share_recent", "Busiest shard's share (last 3 s)", summary=False
         ),
-        Metric("hot_key", "Hot key (-1 none)", summary=False),
+        Metric("hot_key", "Hot key", summary=False, unset="none"),
     )
     derived = ("_cdf", "_hash", "_owner", "_key_counts")
 

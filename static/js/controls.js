@@ -56,12 +56,7 @@ export function commandControl(c, index, id, onRun) {
   const args = {};
   for (const a of c.args) {
     const argId = id(`c-${c.name}-${a.name}`);
-    let input;
-    if (a.type === "choice") {
-      input = el("select", { id: argId }, ...a.choices.map((x) => el("option", { value: x, selected: x === a.default }, x)));
-    } else {
-      input = el("input", { id: argId, type: "number", min: a.min, max: a.max, step: a.type === "int" ? 1 : "any", value: a.default, class: "arg" });
-    }
+    const input = argInput(a, argId);
     args[a.name] = { input, spec: a };
     wrap.append(el("label", { for: argId, class: "arg-label" }, a.label), input);
   }
@@ -71,6 +66,38 @@ export function commandControl(c, index, id, onRun) {
   wrap.prepend(button);
   wrap.button = button;
   return wrap;
+}
+
+// Most choices a menu lists before a number box serves better.
+const MENU_LIMIT = 64;
+
+// The input of one command argument. A value that stands for none chosen (`unset`,
+// "every page") is offered in words, never as a bare -1.
+function argInput(a, argId) {
+  if (a.type === "choice") {
+    return el("select", { id: argId }, ...a.choices.map((x) => el("option", { value: x, selected: x === a.default }, x)));
+  }
+  if (a.type === "bool") return el("input", { id: argId, type: "checkbox", checked: a.default, class: "arg" });
+  if (a.unset && a.max - a.min <= MENU_LIMIT) {
+    const numbers = [];
+    for (let v = a.min + 1; v <= a.max; v += 1) numbers.push(el("option", { value: v, selected: v === a.default }, String(v)));
+    return el("select", { id: argId }, el("option", { value: a.min, selected: a.default === a.min }, a.unset), ...numbers);
+  }
+  const input = el("input", { id: argId, type: "number", min: a.unset ? a.min + 1 : a.min, max: a.max,
+    step: a.type === "int" ? 1 : "any", value: a.unset && a.default === a.min ? "" : a.default, class: "arg" });
+  if (a.unset) {
+    input.placeholder = a.unset;
+    input.dataset.unset = String(a.min);
+  }
+  return input;
+}
+
+// The value of a command argument's input, as the command takes it.
+export function argValue(input, spec) {
+  if (spec.type === "bool") return input.checked;
+  if (spec.type === "choice") return input.value;
+  if (input.value === "" && input.dataset.unset !== undefined) return Number(input.dataset.unset);
+  return Number(input.value);
 }
 
 // Show `values` in the parameter rows of `form` (after a run or a step changed them).

@@ -3,7 +3,7 @@
 // event log in words, which screen readers hear a few seconds at a time (narration.js).
 
 import { RunClient } from "./client.js";
-import { commandControl, paramControl, syncInputs } from "./controls.js";
+import { argValue, commandControl, paramControl, syncInputs } from "./controls.js";
 import { csrf, el, pageData } from "./dom.js";
 import { Announcer, LogFolder, sentence } from "./narration.js";
 import { createRun } from "./runs.js";
@@ -185,9 +185,7 @@ export class Panel {
 
   async command(c, args) {
     const values = {};
-    for (const [name, { input, spec }] of Object.entries(args)) {
-      values[name] = spec.type === "choice" ? input.value : Number(input.value);
-    }
+    for (const [name, { input, spec }] of Object.entries(args)) values[name] = argValue(input, spec);
     if (!this.isLive()) {
       this.showError("Press Run first: commands act on a running simulation.");
       return;
@@ -309,7 +307,7 @@ export class Panel {
     if (this.status === "idle") this.status = "running";
     this.chartView && this.chartView.push(frame);
     for (const [name, node] of Object.entries(this.figureNodes)) {
-      node.textContent = format(frame.metrics[name]);
+      node.textContent = this.metricSpecs[name].unset && frame.metrics[name] === -1 ? this.metricSpecs[name].unset : format(frame.metrics[name]);
     }
     for (const e of frame.events) {
       if (this.quiet.has(e.type)) continue;
@@ -326,10 +324,10 @@ export class Panel {
 
   renderTable(frame) {
     const rows = this.engine.metrics.filter((m) => m.name in frame.metrics).map((m) =>
-      el("tr", {}, el("th", { scope: "row", text: m.label }), el("td", { "data-metric": m.name, text: format(frame.metrics[m.name], m.unit) })));
+      el("tr", {}, el("th", { scope: "row", text: m.label }), el("td", { "data-metric": m.name, text: shown(m, frame.metrics[m.name]) })));
     this.table.tBodies[0].replaceChildren(...rows);
-    const shown = Object.keys(this.figureNodes).map((n) => `${this.metricSpecs[n].label} ${format(frame.metrics[n], this.metricSpecs[n].unit)}`);
-    this.summary.textContent = `At ${frame.t.toFixed(1)} simulated seconds: ${shown.join("; ")}.`;
+    const figures = Object.keys(this.figureNodes).map((n) => `${this.metricSpecs[n].label} ${shown(this.metricSpecs[n], frame.metrics[n])}`);
+    this.summary.textContent = `At ${frame.t.toFixed(1)} simulated seconds: ${figures.join("; ")}.`;
   }
 
   logEvent(e) {
@@ -376,6 +374,11 @@ export class Panel {
     this.errorBox.hidden = true;
     this.errorBox.textContent = "";
   }
+}
+
+// A metric's value in words: -1 is a metric's "none" where it declares one.
+function shown(spec, value) {
+  return spec.unset && value === -1 ? spec.unset : format(value, spec.unit);
 }
 
 // Keyboard: Space runs and pauses, number keys send the engine's commands.
