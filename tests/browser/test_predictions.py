@@ -17,9 +17,7 @@ def open_lesson(page, url):
     page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
 
 
-def test_a_step_plays_after_its_prediction_and_reveals_it_beside_the_run(
-    page, app_url
-):
+def test_a_step_plays_after_its_prediction_and_reveals_it_beside_the_run(page, app_url):
     open_lesson(page, app_url)
     page.select_option("#sim select[id$=speed]", "8")
     step = page.locator("li.step").nth(1)
@@ -71,9 +69,7 @@ def test_an_empty_prediction_says_what_to_give(page, app_url):
     assert page.errors == []
 
 
-def test_a_run_stopped_before_the_reading_leaves_the_step_to_play_again(
-    page, app_url
-):
+def test_a_run_stopped_before_the_reading_leaves_the_step_to_play_again(page, app_url):
     open_lesson(page, app_url)
     step = page.locator("li.step").nth(1)
     answer_prediction(page, step)

@@ -360,7 +360,11 @@ def test_a_number_answer_must_be_a_finite_number_not_a_bool(client):
 @pytest.mark.parametrize(
     ("message", "field", "words"),
     [
-        ({"seq": 1}, "type", "a message needs a type; types: pause, resume, step, speed"),
+        (
+            {"seq": 1},
+            "type",
+            "a message needs a type; types: pause, resume, step, speed",
+        ),
         ({"type": "hello"}, "type", "unknown message type 'hello'; types: pause"),
         ({"type": "seen"}, "seq", "a seen message needs seq: an integer of at least"),
         ({"type": "seen", "seq": True}, "seq", "an integer of at least 0; got True"),
