@@ -4,7 +4,7 @@
 // opens "What happened, and why" with the prediction beside the figure measured.
 
 import { csrf, el } from "./dom.js";
-import { describeMeasured, describePrediction, PredictionState, readAnswer } from "./predictions.js";
+import { describeMeasured, describePrediction, PredictionState, readAnswer, shortReveal } from "./predictions.js";
 import { postJson } from "./runs.js";
 import { playStep } from "./steps.js";
 
@@ -105,6 +105,7 @@ class StepPrediction {
     if (s.phase !== "measuring" && !this.busy()) this.button.disabled = !s.playable;
     if (s.phase === "revealed") {
       this.figures.textContent = [describePrediction(this.ask, s.entry), describeMeasured(this.ask, s.entry.measured)].join(" ");
+      this.reveal.dataset.short = shortReveal(this.ask, s.entry);
       this.reveal.hidden = false;
     }
   }

@@ -140,9 +140,9 @@ if (layout && aside && steps.length) {
     const name = step.querySelector("h3").textContent;
     dock.title.textContent = `Step ${docked + 1} of ${steps.length}: ${name}`;
     // Once a step with a prediction has run, its figures show here too.
-    const reveal = step.querySelector(".reveal:not([hidden]) .reveal-figures");
+    const reveal = step.querySelector(".reveal:not([hidden])");
     const before = dock.dock.offsetHeight;
-    dock.state.textContent = [stepState(step), reveal ? reveal.textContent : ""].filter(Boolean).join(" ");
+    dock.state.textContent = [stepState(step), reveal ? reveal.dataset.short : ""].filter(Boolean).join(" ");
     // A longer state makes the bar taller: what was just below it moves down with it
     // rather than slide under it (WCAG 2.4.11).
     const grew = dock.dock.offsetHeight - before;

@@ -42,6 +42,16 @@ export function describeMeasured(ask, measured) {
   return `Your run measured: ${ask.label} ${format(measured.before, ask.unit)} before the step, ${after}${when}.`;
 }
 
+// The two side by side in a few words, for a bar with little room (a phone's).
+export function shortReveal(ask, entry) {
+  const m = entry && entry.measured;
+  if (!m) return "";
+  const after = format(m.after, ask.unit);
+  if (ask.kind === "number") return `Predicted ${format(entry.value, ask.unit)}; measured ${after}.`;
+  const moved = m.before === null || m.before === undefined ? after : `${format(m.before, ask.unit)} → ${after}`;
+  return `${ask.label}: ${moved}.`;
+}
+
 // The states a step with a prediction goes through, with what each allows.
 //   unanswered -> answered (answer) -> measuring (start) -> revealed (read)
 // A run that ends while measuring goes back to answered; a revealed step can be

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { describeMeasured, describePrediction, PredictionState, readAnswer } from "../../static/js/predictions.js";
+import { describeMeasured, describePrediction, PredictionState, readAnswer, shortReveal } from "../../static/js/predictions.js";
 
 const choice = { kind: "choice", choices: ["Falls tenfold", "Falls much less", "No change"], measure: "hit_ratio", label: "Hit ratio", unit: "", reveal_after: 30 };
 const number = { kind: "number", choices: [], measure: "db_reads_per_s", label: "Database reads", unit: "reads/s", reveal_after: 15 };
@@ -71,4 +71,14 @@ test("the reveal puts the prediction beside the figure, with its unit", () => {
     "Your run measured: Database reads 480 reads/s before the step, 210.4 reads/s at 27.1 simulated seconds.",
   );
   assert.equal(describeMeasured(choice, { before: null, after: 0.61, t: 30 }), "Your run measured: Hit ratio 0.610 at 30.0 simulated seconds.");
+});
+
+test("in a few words, for the phone's docked bar", () => {
+  assert.equal(
+    shortReveal(number, { value: 200, measured: { before: 480, after: 210.4, t: 27 } }),
+    "Predicted 200 reads/s; measured 210.4 reads/s.",
+  );
+  assert.equal(shortReveal(choice, { choice: 1, measured: { before: 0.562, after: 0.244, t: 37 } }), "Hit ratio: 0.562 → 0.244.");
+  assert.equal(shortReveal(choice, { choice: 1, measured: { before: null, after: 0.5, t: 20 } }), "Hit ratio: 0.500.");
+  assert.equal(shortReveal(choice, { choice: 1 }), "");
 });
