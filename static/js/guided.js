@@ -16,6 +16,13 @@ async function record(url, body) {
   return data;
 }
 
+// Play a step's actions; a run that could not start (the panel says why) fails it.
+async function playOrFail(panel, actions) {
+  const started = await panel.play(actions);
+  if (!started) throw new Error("no run could be started");
+  return started;
+}
+
 function json(text) {
   return text ? JSON.parse(text) : null;
 }
@@ -113,8 +120,7 @@ class StepPrediction {
   // Play the step with `panel`, then wait until its figure is read.
   async play(panel, actions, stateLine) {
     const before = panel.isLive() && panel.latest ? panel.latest.metrics[this.ask.measure] : null;
-    const started = await panel.play(actions);
-    if (!started) return;
+    const started = await playOrFail(panel, actions);
     this.state.start(started.t0, started.fresh ? null : before);
     this.render();
     stateLine.textContent = `Running… the figure is read at ${this.state.readAt.toFixed(1)} simulated seconds.`;
@@ -173,7 +179,7 @@ export function mountSteps(panel) {
       if (playing || (ask && !ask.state.playable)) return;
       playing = true;
       const actions = JSON.parse(button.dataset.stepActions);
-      const play = ask ? () => ask.play(panel, actions, stateLine) : () => panel.play(actions);
+      const play = ask ? () => ask.play(panel, actions, stateLine) : () => playOrFail(panel, actions);
       playStep(button, stateLine, buttons, play, (listener) => {
         const on = (e) => listener(e.detail);
         panel.root.addEventListener("scalelab:refused", on);

@@ -87,3 +87,30 @@ def test_a_run_stopped_before_the_reading_leaves_the_step_to_play_again(page, ap
     assert step.locator(".reveal").is_hidden()
     assert button.is_enabled()
     assert page.errors == []
+
+
+def test_a_step_whose_run_cannot_start_says_so_and_can_be_played_later(page, app_url):
+    open_lesson(page, app_url)
+    busy = '{"errors": {"run": "the site is at its limit of live runs"}}'
+    page.route(
+        "**/api/runs/",
+        lambda route: route.fulfill(
+            status=503,
+            body=busy,
+            headers={"Content-Type": "application/json", "Retry-After": "5"},
+        ),
+    )
+    step = page.locator("li.step").nth(1)
+    answer_prediction(page, step)
+    button = step.locator("[data-step-actions]")
+    button.click()
+    page.wait_for_function(
+        "(b) => b.dataset.stepState === 'stopped'",
+        arg=button.element_handle(),
+        timeout=15_000,
+    )
+    assert step.locator(".step-state").text_content() == (
+        "Not finished: no run could be started."
+    )
+    assert "the site is at its limit" in page.text_content("#sim .sim-error")
+    assert button.is_enabled() and step.locator(".reveal").is_hidden()
