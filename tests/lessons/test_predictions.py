@@ -111,7 +111,8 @@ def test_the_page_asks_the_prediction_and_keeps_the_reveal_closed(client):
     page = client.get("/lessons/predicting/").content.decode()
     assert page.count('<form class="prediction"') == 2
     assert "It falls much less than tenfold" in page
-    assert "Your prediction: Database reads (reads/s)" in page
+    assert "Your prediction (reads/s)" in page
+    assert "Compared with your run's “Database reads”." in page
     # "What happened, and why" waits for the step to have run.
     assert '<section class="reveal" hidden' in page
     assert "<details><summary>What happened" not in page
