@@ -2,23 +2,12 @@
 // lesson's engine, with typed inputs. Without this script the textarea of the
 // same actions as JSON is posted instead (see lessons/widgets.py for the names).
 
+import { el } from "./dom.js";
+
 const KINDS = [
   ["command", "Run a command"],
   ["set", "Change settings"],
 ];
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
 
 // The engines' declarations, fetched once -------------------------------------------
 

@@ -1,4 +1,4 @@
-// Small DOM helpers shared by the page's scripts.
+// Small DOM helpers shared by the page's scripts and the admin's.
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -6,8 +6,9 @@ export function el(tag, attrs = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "class") node.className = v;
     else if (k === "text") node.textContent = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : v);
+    else node.setAttribute(k, v === true ? "" : String(v));
   }
   for (const c of children) if (c !== null && c !== undefined) node.append(c);
   return node;

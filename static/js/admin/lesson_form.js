@@ -2,20 +2,10 @@
 // preset fields that follow the chosen engine, question fields that follow the
 // question's kind, and steps and questions ordered by drag and drop or buttons.
 
+import { el } from "../dom.js";
+
 const DEBOUNCE_MS = 600;
 const form = document.getElementById("lesson_form");
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
 
 // Steps and questions: order by drag and drop or by buttons -------------------------
 
