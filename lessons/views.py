@@ -159,13 +159,19 @@ def lesson_preview(request, slug, token):
     return response
 
 
-def answer_declaration(question: Question) -> Object:
-    """Return what an answer to ``question`` must be: a choice's index, or a number."""
-    if question.kind == Question.Kind.CHOICE:
-        field: Spec = Among("choice", tuple(range(len(question.choices))))
+def choice_or_number(choices: int | None, label: str) -> Object:
+    """Return a body that is a choice's index (of ``choices``), or a number if None."""
+    if choices is not None:
+        field: Spec = Among("choice", tuple(range(choices)))
     else:
         field = Scalar(Param("value", "float", None))
-    return Object("body", (field,), required=(field.name,), label="the answer")
+    return Object("body", (field,), required=(field.name,), label=label)
+
+
+def answer_declaration(question: Question) -> Object:
+    """Return what an answer to ``question`` must be: a choice's index, or a number."""
+    choice = question.kind == Question.Kind.CHOICE
+    return choice_or_number(len(question.choices) if choice else None, "the answer")
 
 
 def grade(question: Question, answer: dict) -> dict:
@@ -199,14 +205,19 @@ def answer(request, slug, index):
         )
     try:
         body = validate(answer_declaration(question), json_body(request))
-    except MediaTypeError as exc:
-        return JsonResponse({"errors": {exc.field: exc.message}}, status=415)
     except EngineError as exc:
-        return JsonResponse({"errors": {exc.field: exc.message}}, status=400)
+        return refusal(exc)
     result = grade(question, body)
     if result["correct"]:
         progress_pass(request, lesson, index)
     return JsonResponse(result)
+
+
+def refusal(exc: EngineError | PredictionError, status: int = 400) -> JsonResponse:
+    """Answer a refused body naming its field: 415 for one not sent as JSON."""
+    if isinstance(exc, MediaTypeError):
+        status = 415
+    return JsonResponse({"errors": {exc.field: exc.message}}, status=status)
 
 
 def _published_step(slug: str, index: int) -> tuple[Lesson, Step | None]:
@@ -216,11 +227,8 @@ def _published_step(slug: str, index: int) -> tuple[Lesson, Step | None]:
 
 def prediction_declaration(step: Step) -> Object:
     """Return what a prediction for ``step`` must be: a choice's index, or a number."""
-    if step.prediction == Step.Prediction.CHOICE:
-        field: Spec = Among("choice", tuple(range(len(step.choices))))
-    else:
-        field = Scalar(Param("value", "float", None))
-    return Object("body", (field,), required=(field.name,), label="the prediction")
+    choice = step.prediction == Step.Prediction.CHOICE
+    return choice_or_number(len(step.choices) if choice else None, "the prediction")
 
 
 MEASURED = Object(
@@ -247,10 +255,9 @@ def _record_step(request, slug, index, declaration, record) -> JsonResponse:
         body = validate(declaration(step), json_body(request))
         entry = record(request, lesson, index, body)
     except EngineError as exc:
-        status = 415 if isinstance(exc, MediaTypeError) else 400
-        return JsonResponse({"errors": {exc.field: exc.message}}, status=status)
+        return refusal(exc)
     except PredictionError as exc:
-        return JsonResponse({"errors": {exc.field: exc.message}}, status=409)
+        return refusal(exc, status=409)
     return JsonResponse({"prediction": entry})
 
 

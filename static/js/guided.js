@@ -98,7 +98,6 @@ class StepPrediction {
       }
     }
     this.form.dataset.phase = s.phase;
-    this.item.dataset.phase = s.phase;
     this.note.className = "prediction-state";
     if (s.phase !== "unanswered") this.note.textContent = describePrediction(this.ask, s.entry);
     this.gateNote.textContent = s.phase === "unanswered" ? s.why : "";
