@@ -42,6 +42,10 @@ class Run(models.Model):
     checkpoint = models.BinaryField(null=True, blank=True, editable=False)
     checkpoint_seq = models.BigIntegerField(default=0)
     checkpoint_at = models.DateTimeField(null=True, blank=True)
+    # How the run began, for its timeline (``params`` above follows the run): the
+    # starting settings and speed, the frame rate, and for a run started from a
+    # moment of another, the frame it was replayed to.
+    origin = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -53,6 +57,31 @@ class Run(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in (self.Status.RUNNING, self.Status.PAUSED)
+
+
+class RunControl(models.Model):
+    """One control a run applied (speed, set, command, pause, reset...), in order.
+
+    ``seq`` is the number of frames the run had made when it took effect and ``t``
+    its simulated time. Written with the checkpoint that holds its effect, so the
+    timeline and the saved world always agree. Together with the run's origin and
+    seed they replay the run exactly (``simulations.runs.replay``).
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="controls")
+    n = models.PositiveIntegerField()
+    seq = models.BigIntegerField()
+    t = models.FloatField()
+    control = models.JSONField()
+
+    class Meta:
+        ordering = ["run", "n"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "n"], name="run_control_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} #{self.n}: {self.control.get('type')} at {self.t:g} s"
 
 
 class CurveJob(models.Model):

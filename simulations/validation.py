@@ -581,6 +581,16 @@ def json_body(request, *, limit: int = MAX_BODY) -> dict[str, Any]:
 
 # Declarations ----------------------------------------------------------------
 
+MOMENT = Object(
+    "moment",
+    (
+        Text("run", max_length=36),
+        Scalar(Param("at", "int", None, 0, 10**9, help="a frame number of that run")),
+    ),
+    required=("run", "at"),
+    label="moment",
+)
+
 RUN_CREATE = Object(
     "body",
     (
@@ -588,6 +598,7 @@ RUN_CREATE = Object(
         EngineParams("params"),
         Scalar(Param("seed", "int", None, 0, MAX_SEED)),
         Text("lesson", max_length=100, slug=True),
+        MOMENT,
     ),
     required=("kind",),
     label="the request body",

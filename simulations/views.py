@@ -18,6 +18,7 @@ from .runs.access import can_control
 from .runs.constants import limits
 from .runs.errors import QuotaError
 from .runs.lifecycle import run_create, run_status, visitor_live_run
+from .runs.replay import timeline_of
 from .validation import RUN_CREATE, MediaTypeError, json_body, validate
 
 
@@ -79,6 +80,16 @@ def run_detail_view(request, run_id):
         run, request.user, request.session.get("visitor", "")
     )
     return JsonResponse(data)
+
+
+@require_GET
+def run_timeline_view(request, run_id):
+    """The run's timeline: anyone holding its id may replay it; no owner is named."""
+    run = get_object_or_404(Run, id=run_id)
+    try:
+        return JsonResponse(timeline_of(run))
+    except EngineError as exc:
+        return _errors(409, **{exc.field: exc.message})
 
 
 @require_GET

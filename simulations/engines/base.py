@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import pickle
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -212,6 +214,16 @@ class Metric:
         }
 
 
+THEORY_CACHE_SIZE = 512  # results kept per process, across runs and engines
+_theory_cache: OrderedDict[tuple[Any, ...], Theory] = OrderedDict()
+_theory_lock = threading.Lock()
+Theory = tuple[dict[str, float], dict[str, str]]
+
+
+def _significant(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
 def merge_counts(events: list[Event]) -> list[Event]:
     """Fold events that carry only a type and a count into one per type."""
     merged: list[Event] = []
@@ -310,6 +322,12 @@ class Engine:
     # noun and ``{field%}`` shows a fraction as a percentage. Events folded into
     # counts and quiet ones need none.
     narration: ClassVar[Mapping[str, str]] = {}
+    # The metrics that closed-form theory predicts, each with the model's name in
+    # words ("Erlang C (M/M/c)"): the charts draw them as dashed "theory" lines.
+    theory_models: ClassVar[Mapping[str, str]] = {}
+    # Metrics timed on the wall clock (real queries), not simulated: the only ones
+    # a replay measures again rather than reproduces.
+    wall_clock_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Mapping[str, Any] | None = None, seed: int = 0) -> None:
         self.p: dict[str, Any] = self.validate_params(params or {})
@@ -372,6 +390,7 @@ class Engine:
             "quiet_events": list(cls.quiet_events),
             "narration": dict(cls.narration),
             "metrics": [m.describe() for m in cls.metric_specs],
+            "theory": dict(cls.theory_models),
         }
 
     # Running ----------------------------------------------------------------
@@ -394,6 +413,55 @@ class Engine:
     def reset_stats(self) -> None:
         """Start measuring afresh (the end of a warm-up); the world is untouched."""
         raise NotImplementedError
+
+    def picture(self) -> dict[str, Any] | None:
+        """Return the small per-component state the live picture draws (or None).
+
+        Called once a frame, never per event: keep it to what the metrics do not
+        already carry (which server holds what, each disk's stripes...).
+        """
+        return None
+
+    def theory_key(self) -> tuple[Any, ...]:
+        """Return what ``compute_theory`` depends on; equal keys share one result.
+
+        By default the settings; an engine whose prediction depends on the state
+        of the world too (how many servers are up) adds it.
+        """
+        return tuple(sorted(self.p.items()))
+
+    def compute_theory(self) -> dict[str, float | str]:
+        """Return, for the metrics in ``theory_models``, the value theory predicts
+        under the current settings, or a sentence saying why there is none (load
+        at or above 1: no steady state). Pure: it reads the world, never changes it.
+        """
+        return {}
+
+    def theory(self) -> Theory:
+        """Return (predicted values, reasons where there is none) for now.
+
+        Each result is computed once per process for its ``theory_key`` and kept,
+        so a frame costs a dictionary lookup; ``compute_theory`` runs again only
+        when a setting (or whatever the key holds) changes.
+        """
+        key = (self.kind, self.theory_key())
+        with _theory_lock:
+            hit = _theory_cache.get(key)
+            if hit is not None:
+                _theory_cache.move_to_end(key)
+                return hit
+        result = self.compute_theory()
+        values = {
+            name: _significant(value)
+            for name, value in result.items()
+            if not isinstance(value, str) and math.isfinite(value)
+        }
+        gaps = {name: value for name, value in result.items() if isinstance(value, str)}
+        with _theory_lock:
+            _theory_cache[key] = (values, gaps)
+            while len(_theory_cache) > THEORY_CACHE_SIZE:
+                _theory_cache.popitem(last=False)
+        return values, gaps
 
     def advance(self, dt: float) -> list[Event]:
         """Move the clock forward by ``dt`` simulated seconds; return what happened."""

@@ -92,15 +92,21 @@ class Summary:
     duration: float
     warmup: float
     metrics: dict[str, Any]
+    theory: dict[str, float] = field(default_factory=dict)
+    theory_gaps: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind,
             "params": self.params,
             "seed": self.seed,
             "duration": self.duration,
             "metrics": self.metrics,
+            "theory": self.theory,
         }
+        if self.theory_gaps:
+            out["theory_gaps"] = self.theory_gaps
+        return out
 
 
 def run_headless(
@@ -148,6 +154,7 @@ def run_headless(
         if not reset and mark >= warmup:
             engine.reset_stats()
             reset = True
+    theory, gaps = engine.theory()
     return Summary(
         kind=engine_cls.kind,
         params=dict(engine.p),
@@ -155,6 +162,8 @@ def run_headless(
         duration=duration,
         warmup=warmup,
         metrics=summary_metrics(engine),
+        theory=theory,
+        theory_gaps=gaps,
     )
 
 

@@ -22,8 +22,27 @@ from ..models import Run
 from ..transport import Id
 from .constants import EVENTS_PER_FRAME
 from .controls import control_parse
+from .replay import MAX_TIMELINE, RECORDED, TRUNCATED
 
 log = logging.getLogger(__name__)
+
+
+def engine_frame(engine: Engine, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return what a frame says of the world: its time, figures, theory, picture."""
+    frame: dict[str, Any] = {
+        "t": round(engine.now, 6),
+        "metrics": engine.metrics(),
+        "events": events,
+    }
+    theory, gaps = engine.theory()
+    if theory or gaps:
+        frame["theory"] = theory
+    if gaps:
+        frame["theory_gaps"] = gaps
+    picture = engine.picture()
+    if picture is not None:
+        frame["picture"] = picture
+    return frame
 
 
 class RunDriver:
@@ -40,6 +59,7 @@ class RunDriver:
         params: dict[str, Any],
         published: Id,
         period: float,
+        timeline_base: int = 0,
     ) -> None:
         self.run_id = str(run.id)
         self.kind = run.kind
@@ -70,6 +90,12 @@ class RunDriver:
         self.scheduled = False  # in the scheduler's heap
         self.saving = 0  # version of the checkpoint this driver waits for, 0 for none
         self.version = 0
+        # The run's timeline (``replay``): the database holds its first
+        # ``timeline_base`` controls; the ones after wait for a checkpoint to hold
+        # them, and ``timeline_marks`` says which checkpoint holds how many.
+        self.timeline_base = timeline_base
+        self.timeline: list[tuple[int, float, dict[str, Any]]] = []
+        self.timeline_marks: list[tuple[int, int]] = []
 
     # frames
 
@@ -91,15 +117,8 @@ class RunDriver:
             events = events[:EVENTS_PER_FRAME] + [
                 {"type": "events.truncated", "count": dropped}
             ]
-        frame = {
-            "type": "frame",
-            "seq": self.seq,
-            "t": round(self.engine.now, 6),
-            "metrics": self.engine.metrics(),
-            "events": events,
-            "speed": self.speed,
-            "ts": time.time(),
-        }
+        frame = {"type": "frame", "seq": self.seq, **engine_frame(self.engine, events)}
+        frame.update(speed=self.speed, ts=time.time())
         self.outbox.append(((self.seq, 0), json.dumps(frame, separators=(",", ":"))))
 
     def status(self, status: str, **extra: Any) -> None:
@@ -166,8 +185,29 @@ class RunDriver:
                 break
         return True
 
+    def record(self, control: dict[str, Any]) -> None:
+        """Add a control to the run's timeline, at the frame and time it took effect."""
+        count = self.timeline_base + len(self.timeline)
+        if count > MAX_TIMELINE:
+            return
+        if count == MAX_TIMELINE:
+            control = {"type": TRUNCATED}
+        entry = {k: v for k, v in control.items() if k != "ref"}
+        self.timeline.append((self.seq, round(self.engine.now, 6), entry))
+
+    def confirmed(self, version: int) -> None:
+        """The checkpoint ``version`` is written: the controls it held are saved."""
+        upto = None
+        while self.timeline_marks and self.timeline_marks[0][0] <= version:
+            upto = self.timeline_marks.pop(0)[1]
+        if upto is not None and upto > self.timeline_base:
+            del self.timeline[: upto - self.timeline_base]
+            self.timeline_base = upto
+
     def _apply(self, control: dict[str, Any]) -> None:
         action = control["type"]
+        if action in RECORDED and not self._no_op(control):
+            self.record(control)
         if action == "pause" and not self.paused:
             self.paused = True
             self.status("paused")
@@ -216,6 +256,15 @@ class RunDriver:
         elif action == "stop":
             self.end(Run.Status.STOPPED, "stopped by its owner", "stopped")
 
+    def _no_op(self, control: dict[str, Any]) -> bool:
+        """A control that changes nothing: pausing a paused run, stepping a running one."""
+        action = control["type"]
+        return (
+            (action == "pause" and self.paused)
+            or (action == "resume" and not self.paused)
+            or (action == "step" and not self.paused)
+        )
+
     def end(self, status: str, reason: str, outcome: str) -> None:
         """End the run; what announces it waits for the checkpoint that records it."""
         if self.held is None:
@@ -228,12 +277,18 @@ class RunDriver:
 
     def checkpoint(self) -> dict[str, Any]:
         """Return the fields of the run's row to save, its sealed state included."""
+        self.version += 1
         fields: dict[str, Any] = {
             "last_seq": self.seq,
             "speed": self.speed,
             "params": self.params,
             "status": self.state(),
         }
+        if self.timeline:
+            fields["timeline"] = (self.timeline_base, list(self.timeline))
+            self.timeline_marks.append(
+                (self.version, self.timeline_base + len(self.timeline))
+            )
         if self.ended:
             fields["status"], fields["stop_reason"] = self.ended
         if self.ended is None or self.ended[0] != Run.Status.FAILED:

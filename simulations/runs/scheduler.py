@@ -248,7 +248,6 @@ class Scheduler:
             driver.failed(ENGINE_FAILED)
             fields = driver.checkpoint()
             wait = True
-        driver.version += 1
         driver.checkpoint_at = now
         if wait:
             driver.saving = driver.version
@@ -298,6 +297,7 @@ class Scheduler:
             # Its row was ended elsewhere (by an admin, or expired): let it go.
             self._forget(driver, batch, "ended elsewhere")
             return
+        driver.confirmed(version)
         if driver.saving and version >= driver.saving:
             driver.release_held()
             self._send(driver, batch)

@@ -21,12 +21,13 @@ from django.utils import timezone
 
 from ..engines import get_engine
 from ..engines.base import Engine
-from ..models import Run
+from ..models import Run, RunControl
 from ..transport import TRANSIENT_ERRORS, Transport
 from .checkpoints import seal, unseal
 from .constants import LIVE
 from .driver import RunDriver
 from .errors import RunFailed
+from .replay import Replay, check_timeline, timeline_of
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ RESTORE_FAILED = (
     "engine or under another SECRET_KEY); start a new run"
 )
 ENGINE_FAILED = "the simulation stopped on an internal error; start a new run"
+REPLAY_FAILED = "the moment it was started from could not be replayed; start a new run"
 
 
 class RunStore:
@@ -133,6 +135,9 @@ class RunStore:
             for run_id, (version, fields) in saves.items():
                 update = dict(fields)
                 state = update.pop("state", None)
+                timeline = update.pop("timeline", None)
+                if timeline is not None:
+                    _write_timeline(run_id, *timeline)
                 if state is not None:
                     update.update(
                         checkpoint=seal(state),
@@ -175,6 +180,11 @@ class RunStore:
 
     def _driver(self, run: Run, published: tuple[int, int]) -> RunDriver:
         engine_cls = get_engine(run.kind)
+        origin = run.origin or {}
+        # The frame rate the run began at: a worker set to another one paces its
+        # frames by its own clock, and each frame still holds the same slice of
+        # simulated time, so the run stays exact and replayable.
+        period = 1.0 / origin["frame_hz"] if "frame_hz" in origin else self.period
         if run.checkpoint:
             try:
                 state = unseal(run.checkpoint)
@@ -183,6 +193,17 @@ class RunStore:
                 paused, params = state["paused"], state["params"]
             except Exception as exc:
                 raise RunFailed(RESTORE_FAILED) from exc
+        elif "moment" in origin:
+            # Started from a moment of another run: replay its controls (copied
+            # into this run's timeline) to that frame, then go on live from there.
+            try:
+                timeline = check_timeline(timeline_of(run), limit=origin["moment"])
+                replayed = Replay(timeline)
+                engine = replayed.to(origin["moment"])
+            except Exception as exc:
+                raise RunFailed(REPLAY_FAILED) from exc
+            seq, speed, params = origin["moment"], replayed.speed, replayed.params
+            paused = run.status == Run.Status.PAUSED
         else:
             params = dict(run.params)
             engine = engine_cls(params, seed=run.seed)
@@ -195,7 +216,8 @@ class RunStore:
             paused=paused,
             params=params,
             published=published,
-            period=self.period,
+            period=period,
+            timeline_base=RunControl.objects.filter(run=run).count(),
         )
 
     def _failed(self, run_id: str, published: tuple[int, int], reason: str):
@@ -205,6 +227,17 @@ class RunStore:
         )
         self.transport.clear_dispatch(run_id)
         return ("failed", run_id, published, reason)
+
+
+def _write_timeline(run_id: str, base: int, entries: list[tuple[Any, ...]]) -> None:
+    """Insert the run's controls from number ``base`` on (ones already there stay)."""
+    RunControl.objects.bulk_create(
+        [
+            RunControl(run_id=run_id, n=base + i, seq=seq, t=t, control=control)
+            for i, (seq, t, control) in enumerate(entries)
+        ],
+        ignore_conflicts=True,
+    )
 
 
 _PERIODIC = ("checkpoint", "checkpoint_seq", "checkpoint_at", "last_seq", "speed")

@@ -56,11 +56,20 @@ export class Panel {
     this.seedText = el("span", { class: "sim-seed", hidden: true });
     this.againButton = el("button", { type: "button", class: "btn", hidden: true,
       onclick: () => this.start(this.seed) }, "Run again with this seed");
-    const seedLine = el("p", { class: "sim-seed-line" }, this.seedText, " ", this.againButton);
+    // A link to the moment on screen: opened, it replays this run to that frame as
+    // the visitor's own new run, which goes on live from there.
+    this.linkButton = el("button", { type: "button", class: "btn", hidden: true,
+      onclick: () => this.linkMoment() }, "Link to this moment");
+    this.linkInput = el("input", { type: "text", readonly: true, class: "sim-link-url", id: id("link"),
+      "aria-label": "Link to this moment", onfocus: (e) => e.target.select() });
+    this.linkNote = el("span", { class: "sim-link-note", role: "status" });
+    this.linkBox = el("p", { class: "sim-link", hidden: true }, this.linkInput, " ", this.linkNote);
+    const seedLine = el("p", { class: "sim-seed-line" }, this.seedText, " ", this.againButton, " ", this.linkButton);
 
     this.figures = el("div", { class: "sim-figures" });
     this.commandBox = el("div", { class: "sim-commands", role: "group", "aria-label": "Inject events" });
     this.engine.commands.forEach((c, i) => this.commandBox.append(commandControl(c, i, id, (cmd, args) => this.command(cmd, args))));
+    this.pictureBox = el("div", { class: "sim-picture" });
     this.charts = el("div", { class: "sim-charts" });
     this.summary = el("p", { class: "sim-summary", id: id("summary") });
     this.table = el("table", { class: "sim-table" },
@@ -81,7 +90,7 @@ export class Panel {
     this.errorBox = el("p", { class: "sim-error", role: "alert", hidden: true });
 
     r.append(
-      toolbar, this.statusText, seedLine, this.errorBox, this.figures,
+      toolbar, this.statusText, seedLine, this.linkBox, this.errorBox, this.figures, this.pictureBox,
       el("h3", { class: "sim-h", text: "Break things" }), this.commandBox,
       this.charts, this.summary,
       el("details", { class: "sim-box", open: true }, el("summary", { text: "Parameters" }), this.paramForm),
@@ -96,12 +105,32 @@ export class Panel {
     this.chartModule = module;
     this.chartView = module.default(this.charts, { windowSeconds: 60, engine: this.engine });
     if (module.figures) this.buildFigures(module.figures);
+    await this.mountPicture();
     this.root.dataset.ready = "true";
-    // A reloaded (or reopened) page carries on with the visitor's live run of it.
-    if (r.dataset.liveRun) {
+    // A link to a moment of a run starts the visitor's own run from there; a
+    // reloaded (or reopened) page carries on with the visitor's live run of it.
+    const moment = momentFromUrl();
+    if (moment) {
+      this.start(null, moment);
+    } else if (r.dataset.liveRun) {
       this.statusText.textContent = "Reconnecting to your run…";
       this.attach(r.dataset.liveRun);
     }
+  }
+
+  // The live picture of the system, drawn from the same frames as the charts.
+  async mountPicture() {
+    if (!this.root.dataset.pictureModule) return;
+    const module = await import(this.root.dataset.pictureModule);
+    this.pictureView = module.default(this.pictureBox, {
+      root: this.root,
+      engine: this.engine,
+      command: (name, args = {}) => this.send({ type: "command", name, args }),
+      canControl: () => this.canControl && this.isLive(),
+      paused: () => this.status !== "running",
+      speed: () => (this.latest && this.latest.speed) || Number(this.speedSelect.value) || 1,
+      refuse: (message) => this.showError(message),
+    });
   }
 
   buildFigures(names) {
@@ -127,15 +156,18 @@ export class Panel {
     return this.start();
   }
 
-  async start(seed = null) {
+  async start(seed = null, moment = null) {
     this.setBusy(true);
     this.hideError();
-    this.statusText.textContent = "Starting…";
+    this.statusText.textContent = moment
+      ? `Replaying the linked run to ${moment.t ? `${moment.t} simulated seconds` : `frame ${moment.at}`}…`
+      : "Starting…";
     try {
-      const body = await createRun(
-        { kind: this.engine.kind, params: this.values, lesson: this.lesson, seed },
-        { token: csrf() },
-      );
+      const request = { kind: this.engine.kind, params: this.values, lesson: this.lesson, seed };
+      if (moment) request.moment = { run: moment.run, at: moment.at };
+      const body = await createRun(request, { token: csrf() });
+      // The link has done its work: a reload carries on with this new run.
+      if (moment) history.replaceState(history.state, "", location.pathname + location.hash);
       // The speed chosen before Run is sent once the run says hello.
       this.pendingSpeed = true;
       this.attach(body.id);
@@ -146,16 +178,39 @@ export class Panel {
     }
   }
 
+  linkMoment() {
+    if (!this.runId || !this.latest) return;
+    const url = new URL(location.pathname, location.origin);
+    url.searchParams.set("run", this.runId);
+    url.searchParams.set("at", String(this.latest.seq));
+    url.searchParams.set("t", this.latest.t.toFixed(1));
+    this.linkInput.value = url.href;
+    this.linkBox.hidden = false;
+    this.linkInput.focus();
+    const note = `Link to ${this.latest.t.toFixed(1)} simulated seconds`;
+    const copied = navigator.clipboard && window.isSecureContext
+      ? navigator.clipboard.writeText(url.href).then(() => true, () => false)
+      : Promise.resolve(false);
+    copied.then((ok) => {
+      this.linkNote.textContent = ok ? `${note}: copied.` : `${note}: select it and copy it.`;
+    });
+  }
+
   attach(runId) {
     if (this.client) this.client.close();
     this.runId = runId;
     this.latest = null;
     this.root.dataset.runId = runId;
     this.chartView && this.chartView.reset();
+    this.pictureView && this.pictureView.reset();
     this.client = new RunClient(runId);
     this.client.addEventListener("hello", (e) => this.onHello(e.detail));
     this.client.addEventListener("frame", (e) => this.onFrame(e.detail));
-    this.client.addEventListener("snapshot", (e) => { this.chartView.reset(); this.onFrame(e.detail); });
+    this.client.addEventListener("snapshot", (e) => {
+      this.chartView.reset();
+      this.pictureView && this.pictureView.reset();
+      this.onFrame(e.detail);
+    });
     this.client.addEventListener("status", (e) => this.onStatus(e.detail));
     this.client.addEventListener("error", (e) => this.showError(e.detail.message));
     this.client.addEventListener("connection", (e) => {
@@ -281,6 +336,7 @@ export class Panel {
   onStatus(msg) {
     if (msg.reset) {
       this.chartView.reset();
+      this.pictureView && this.pictureView.reset();
       this.logEvent({ type: "run.reset", t: msg.t });
     }
     if (msg.error) {
@@ -306,6 +362,7 @@ export class Panel {
     this.latest = frame;
     if (this.status === "idle") this.status = "running";
     this.chartView && this.chartView.push(frame);
+    this.pictureView && this.pictureView.push(frame);
     for (const [name, node] of Object.entries(this.figureNodes)) {
       node.textContent = this.metricSpecs[name].unset && frame.metrics[name] === -1 ? this.metricSpecs[name].unset : format(frame.metrics[name]);
     }
@@ -351,8 +408,10 @@ export class Panel {
     this.stopButton.disabled = !live || !this.canControl;
     this.stepButton.disabled = this.status !== "paused" || !this.canControl;
     this.againButton.hidden = live || this.seed === undefined || this.status === "idle";
+    this.linkButton.hidden = !this.runId || this.status === "idle" || this.status === "failed";
     this.root.dataset.status = this.status;
     this.setBusy(false);
+    this.root.dispatchEvent(new CustomEvent("scalelab:control"));
     if (!live && this.client && (this.status === "stopped" || this.status === "failed")) {
       this.client.close();
       this.client = null;
@@ -374,6 +433,16 @@ export class Panel {
     this.errorBox.hidden = true;
     this.errorBox.textContent = "";
   }
+}
+
+// The moment a link names (?run=ID&at=FRAME&t=SECONDS), or null.
+export function momentFromUrl(search = location.search) {
+  const query = new URLSearchParams(search);
+  const run = query.get("run");
+  const at = Number(query.get("at"));
+  if (!run || !Number.isInteger(at) || at < 0) return null;
+  const t = Number(query.get("t"));
+  return { run, at, t: Number.isFinite(t) ? t.toFixed(1) : "" };
 }
 
 // A metric's value in words: -1 is a metric's "none" where it declares one.

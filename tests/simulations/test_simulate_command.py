@@ -28,7 +28,7 @@ def test_json_output_is_one_object_with_the_summary():
     )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert set(data) == {"kind", "params", "seed", "duration", "metrics"}
+    assert set(data) == {"kind", "params", "seed", "duration", "metrics", "theory"}
     assert data["params"]["capacity"] == 200
     assert data["seed"] == 4
     assert 0 < data["metrics"]["hit_ratio"] < 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
 from simulations.engines import REGISTRY, get_engine
 from simulations.engines.base import EngineError
 from simulations.engines.runner import run_headless
+from simulations.runs.replay import check_timeline, replay
 from simulations.timeline import at_step
 
 
@@ -59,10 +61,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="Print one JSON object."
         )
+        parser.add_argument(
+            "--replay",
+            metavar="FILE",
+            help="Replay a run's timeline (GET /api/runs/<id>/timeline, saved to "
+            "FILE, or - for standard input) and print the metrics at its last frame.",
+        )
 
     def handle(self, *args, **options):
         if options["list"]:
             self._list()
+            return
+        if options["replay"]:
+            self._replay(options["replay"], as_json=options["json"])
             return
         if not options["kind"]:
             raise CommandError(
@@ -100,6 +111,63 @@ class Command(BaseCommand):
         labels = {m.name: (m.label, m.unit) for m in engine.metric_specs}
         for name, value in summary.metrics.items():
             label, unit = labels[name]
+            shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+            self.stdout.write(f"  {name:<24} {shown:>14} {unit:<10} {label}")
+        if summary.theory or summary.theory_gaps:
+            self.stdout.write("theory, for the settings at the end:")
+        for name, value in summary.theory.items():
+            label, unit = labels[name]
+            model = engine.theory_models.get(name, "")
+            self.stdout.write(f"  {name:<24} {value:>14.6g} {unit:<10} {model}")
+        for name, why in summary.theory_gaps.items():
+            self.stdout.write(f"  {name:<24} {'none':>14} {'':<10} {why}")
+
+    def _replay(self, path: str, *, as_json: bool) -> None:
+        try:
+            if path == "-":
+                text = sys.stdin.read()
+            else:
+                with open(path, encoding="utf-8") as handle:
+                    text = handle.read()
+        except OSError as exc:
+            raise CommandError(
+                f"--replay: cannot read {path}: {exc.strerror}"
+            ) from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise CommandError(
+                f"--replay: {path} is not JSON: {exc}", returncode=2
+            ) from None
+        try:
+            timeline = check_timeline(data)
+            engine = replay(timeline)
+        except EngineError as exc:
+            raise CommandError(
+                f"--replay: {exc.field}: {exc.message}", returncode=2
+            ) from None
+        metrics = engine.metrics()
+        theory, gaps = engine.theory()
+        if as_json:
+            out = {
+                "kind": engine.kind,
+                "seed": engine.seed,
+                "seq": timeline["last_seq"],
+                "t": round(engine.now, 6),
+                "metrics": metrics,
+                "theory": theory,
+            }
+            if gaps:
+                out["theory_gaps"] = gaps
+            self.stdout.write(json.dumps(out))
+            return
+        self.stdout.write(
+            f"{engine.kind}: {engine.title}, replayed to frame {timeline['last_seq']} "
+            f"({engine.now:g} simulated seconds, seed {engine.seed})"
+        )
+        labels = {m.name: (m.label, m.unit) for m in engine.metric_specs}
+        for name, value in metrics.items():
+            label, unit = labels.get(name, (name, ""))
             shown = f"{value:.6g}" if isinstance(value, float) else str(value)
             self.stdout.write(f"  {name:<24} {shown:>14} {unit:<10} {label}")
 

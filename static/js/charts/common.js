@@ -170,6 +170,13 @@ class ChartFigure {
     this.reset();
   }
 
+  // A visible line under the plot (what the theory line is, or why there is none).
+  note() {
+    const p = el("p", { class: "chart-note" });
+    this.plot.after(p);
+    return p;
+  }
+
   // `words()` returns {sentence, caption, columns, rows}: called at most once a
   // second, and once more after the last frame so that a pause shows the last state.
   update(words) {
@@ -214,13 +221,32 @@ function finite(value) {
 
 // A time series: one trace per entry of spec.series ({label, value(frame), color, dash}).
 // spec.describe(frame), when given, says in words what the latest values mean.
+//
+// A series with `theory: METRIC` gets a dashed "theory" line beside it: the value
+// closed-form theory predicts for the current settings (frame.theory[METRIC]).
+// Where theory has none (no steady state), the line is absent and a note under
+// the chart says why (frame.theory_gaps[METRIC]).
 export function lineChart(root, spec, ctx = {}) {
   const Plotly = window.Plotly;
   const figure = new ChartFigure(root, spec);
   const plot = figure.plot;
   const windowSeconds = ctx.windowSeconds || 60;
   const maxPoints = ctx.maxPoints || 900;
-  const labels = spec.series.map((s) => s.label);
+  const models = (ctx.engine && ctx.engine.theory) || {};
+  const theorySeries = spec.series
+    .map((s, i) => ({ ...s, index: i }))
+    .filter((s) => s.theory)
+    .map((s) => ({
+      label: `${s.label}: theory`,
+      color: s.color || PALETTE[s.index % PALETTE.length],
+      dash: "dash",
+      theory: s.theory,
+      value: (f) => (f.theory ? f.theory[s.theory] : undefined),
+      thin: true,
+    }));
+  const allSeries = [...spec.series.map((s) => ({ ...s, theory: undefined })), ...theorySeries];
+  const labels = allSeries.map((s) => s.label);
+  const note = theorySeries.length ? figure.note() : null;
   let pending = null;
   let latest = null;
   let latestValues = [];
@@ -229,15 +255,31 @@ export function lineChart(root, spec, ctx = {}) {
 
   function traces() {
     const t = theme();
-    return spec.series.map((s, i) => ({
+    return allSeries.map((s, i) => ({
       x: [],
       y: [],
       name: s.label,
       type: "scatter",
       mode: "lines",
-      line: { color: s.color || PALETTE[i % PALETTE.length], width: t.line, dash: s.dash || DASHES[i % DASHES.length] },
+      line: { color: s.color || PALETTE[i % PALETTE.length], width: s.thin ? Math.max(1.5, t.line * 0.7) : t.line,
+        dash: s.dash || DASHES[i % DASHES.length] },
       hovertemplate: `%{y:.4g}<extra>${s.label}</extra>`,
     }));
+  }
+
+  // Under the chart: which model the dashed line is, or why there is none.
+  function explain(frame) {
+    if (!note) return;
+    const parts = theorySeries.map((s) => {
+      const gap = frame.theory_gaps && frame.theory_gaps[s.theory];
+      if (gap) return `No theory line for ${s.label.replace(/: theory$/, "")}: ${gap}`;
+      const value = frame.theory && frame.theory[s.theory];
+      if (typeof value !== "number") return "";
+      return `Dashed: ${models[s.theory] || "theory"} predicts ${spoken(value)}.`;
+    }).filter(Boolean);
+    const text = parts.join(" ");
+    if (note.textContent !== text) note.textContent = text;
+    plot.dataset.theory = theorySeries.map((s) => (frame.theory && typeof frame.theory[s.theory] === "number" ? "line" : "none")).join(" ");
   }
 
   // With no points Plotly would draw its default axes, from -1: start at zero.
@@ -255,7 +297,7 @@ export function lineChart(root, spec, ctx = {}) {
     if (!pending) return;
     const batch = pending;
     pending = null;
-    Plotly.extendTraces(plot, batch, spec.series.map((_, i) => i), maxPoints);
+    Plotly.extendTraces(plot, batch, allSeries.map((_, i) => i), maxPoints);
     const lo = Math.max(0, latest.t - windowSeconds);
     const update = { "xaxis.range": [lo, Math.max(lo + 1, latest.t)] };
     if (!spec.yRange && !scaled) update["yaxis.autorange"] = true;
@@ -277,10 +319,11 @@ export function lineChart(root, spec, ctx = {}) {
     push(frame) {
       latest = frame;
       if (!pending) {
-        pending = { x: spec.series.map(() => []), y: spec.series.map(() => []) };
+        pending = { x: allSeries.map(() => []), y: allSeries.map(() => []) };
         requestAnimationFrame(flush);
       }
-      latestValues = spec.series.map((s) => finite(s.value(frame)));
+      latestValues = allSeries.map((s) => finite(s.value(frame)));
+      explain(frame);
       latestValues.forEach((v, i) => {
         pending.x[i].push(frame.t);
         pending.y[i].push(v);
@@ -293,6 +336,7 @@ export function lineChart(root, spec, ctx = {}) {
       latest = null;
       rows = [];
       figure.reset();
+      if (note) note.textContent = "";
       draw();
     },
     restyle() {
