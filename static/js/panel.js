@@ -6,7 +6,7 @@ import { RunClient } from "./client.js";
 import { argValue, commandControl, paramControl, syncInputs } from "./controls.js";
 import { csrf, el, pageData } from "./dom.js";
 import { Announcer, LogFolder, sentence } from "./narration.js";
-import { createRun } from "./runs.js";
+import { createRun, momentFromUrl } from "./runs.js";
 import { mountSteps } from "./guided.js";
 import { actionMessages, planStep } from "./steps.js";
 import { format } from "./values.js";
@@ -433,16 +433,6 @@ export class Panel {
     this.errorBox.hidden = true;
     this.errorBox.textContent = "";
   }
-}
-
-// The moment a link names (?run=ID&at=FRAME&t=SECONDS), or null.
-export function momentFromUrl(search = location.search) {
-  const query = new URLSearchParams(search);
-  const run = query.get("run");
-  const at = Number(query.get("at"));
-  if (!run || !Number.isInteger(at) || at < 0) return null;
-  const t = Number(query.get("t"));
-  return { run, at, t: Number.isFinite(t) ? t.toFixed(1) : "" };
 }
 
 // A metric's value in words: -1 is a metric's "none" where it declares one.

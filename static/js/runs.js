@@ -32,3 +32,13 @@ export async function postJson(url, body, { fetch: send = globalThis.fetch, toke
   }
   return { response, data };
 }
+
+// The moment a link names (?run=ID&at=FRAME&t=SECONDS), or null.
+export function momentFromUrl(search = location.search) {
+  const query = new URLSearchParams(search);
+  const run = query.get("run");
+  const at = query.get("at") || "";
+  if (!run || !/^\d{1,9}$/.test(at)) return null;
+  const t = Number.parseFloat(query.get("t") || "");
+  return { run, at: Number(at), t: Number.isFinite(t) && t >= 0 ? t.toFixed(1) : "" };
+}

@@ -48,3 +48,18 @@ test("the sentence of a bar chart gives each bar its value and its state in word
   assert.equal(barSentence(["shard 0"], [12]), "shard 0 12.");
   assert.equal(barSentence([], []), "No bars yet.");
 });
+
+test("the note under a theory line names the model, or says why there is none", async () => {
+  const { theoryNote } = await import("../../static/js/charts/common.js");
+  const series = [{ label: "Wait", theory: "wait_s" }, { label: "Busy", theory: "utilization" }];
+  const models = { wait_s: "Erlang C (M/M/c)", utilization: "offered load" };
+  assert.equal(
+    theoryNote(series, { theory: { wait_s: 0.0421, utilization: 0.8 } }, models),
+    "Dashed: Wait by Erlang C (M/M/c), 0.042. Dashed: Busy by offered load, 0.800.",
+  );
+  assert.equal(
+    theoryNote(series, { theory: { utilization: 1 }, theory_gaps: { wait_s: "load is 1.2: no steady state" } }, models),
+    "No theory line for Wait: load is 1.2: no steady state Dashed: Busy by offered load, 1.",
+  );
+  assert.equal(theoryNote(series, { metrics: {} }, models), "");
+});

@@ -44,3 +44,14 @@ test("figures are written for people", () => {
   assert.equal(format(null), "–");
   assert.equal(format([1, 2.5]), "1, 2.50");
 });
+
+test("a moment link names a run and a frame; anything else is no moment", async () => {
+  const { momentFromUrl } = await import("../../static/js/runs.js");
+  assert.deepEqual(momentFromUrl("?run=abc&at=412&t=41.23"), { run: "abc", at: 412, t: "41.2" });
+  assert.deepEqual(momentFromUrl("?run=abc&at=0"), { run: "abc", at: 0, t: "" });
+  assert.equal(momentFromUrl("?run=abc"), null);
+  assert.equal(momentFromUrl("?at=5"), null);
+  assert.equal(momentFromUrl("?run=abc&at=-3"), null);
+  assert.equal(momentFromUrl("?run=abc&at=1.5"), null);
+  assert.equal(momentFromUrl(""), null);
+});

@@ -215,6 +215,18 @@ class ChartFigure {
   }
 }
 
+// The note under a chart with theory lines: for each series with `theory`, the
+// model and its prediction, or why there is none for the current settings.
+export function theoryNote(series, frame, models = {}) {
+  return series.map((s) => {
+    const gap = frame.theory_gaps && frame.theory_gaps[s.theory];
+    if (gap) return `No theory line for ${s.label}: ${gap}`;
+    const value = frame.theory && frame.theory[s.theory];
+    if (typeof value !== "number") return "";
+    return `Dashed: ${s.label} by ${models[s.theory] || "theory"}, ${spoken(value)}.`;
+  }).filter(Boolean).join(" ");
+}
+
 function finite(value) {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
@@ -270,14 +282,7 @@ export function lineChart(root, spec, ctx = {}) {
   // Under the chart: which model the dashed line is, or why there is none.
   function explain(frame) {
     if (!note) return;
-    const parts = theorySeries.map((s) => {
-      const gap = frame.theory_gaps && frame.theory_gaps[s.theory];
-      if (gap) return `No theory line for ${s.label.replace(/: theory$/, "")}: ${gap}`;
-      const value = frame.theory && frame.theory[s.theory];
-      if (typeof value !== "number") return "";
-      return `Dashed: ${models[s.theory] || "theory"} predicts ${spoken(value)}.`;
-    }).filter(Boolean);
-    const text = parts.join(" ");
+    const text = theoryNote(spec.series.filter((s) => s.theory), frame, models);
     if (note.textContent !== text) note.textContent = text;
     plot.dataset.theory = theorySeries.map((s) => (frame.theory && typeof frame.theory[s.theory] === "number" ? "line" : "none")).join(" ");
   }
