@@ -13,7 +13,7 @@ Frame ``N`` is the state after ``N`` frames and every control made before it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..engines import get_engine
@@ -24,6 +24,7 @@ from .controls import control_parse
 
 MAX_TIMELINE = 10_000  # controls kept per run; a run with more cannot be replayed
 TRUNCATED = "timeline.truncated"  # the entry that marks a timeline cut short
+PROGRESS_FRAMES = 500
 RECORDED = ("pause", "resume", "step", "speed", "set", "command", "reset", "stop")
 
 
@@ -146,13 +147,23 @@ class Replay:
         self.engine: Engine = self.cls(self.params, seed=self.seed)
         self.seq = 0
         self.next = 0  # index of the next control to apply
+        self.progress: Callable[[], None] | None = None
+        self.every = PROGRESS_FRAMES
 
     def frame(self) -> None:
         self.engine.advance(self.speed * self.period)
         self.seq += 1
+        if self.progress is not None and self.seq % self.every == 0:
+            self.progress()
 
-    def to(self, seq: int) -> Engine:
-        """Make frames and apply controls up to frame ``seq``; return the engine."""
+    def to(self, seq: int, progress: Callable[[], None] | None = None) -> Engine:
+        """Make frames and apply controls up to frame ``seq``; return the engine.
+
+        ``progress`` is called every ``PROGRESS_FRAMES`` frames (a worker renews its
+        lease on the run there; it raises to abandon the replay).
+        """
+        if progress is not None:
+            self.progress, self.every = progress, PROGRESS_FRAMES
         while True:
             while self.next < len(self.controls) and self.controls[self.next][0] < seq:
                 at, control = self.controls[self.next]

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import close_old_connections, connection, transaction
@@ -36,7 +37,12 @@ RESTORE_FAILED = (
     "engine or under another SECRET_KEY); start a new run"
 )
 ENGINE_FAILED = "the simulation stopped on an internal error; start a new run"
+REPLAY_THREADS = 2  # moments replayed at once per worker process
 REPLAY_FAILED = "the moment it was started from could not be replayed; start a new run"
+
+
+class LeaseLost(Exception):
+    """Another worker took the run while this one was replaying it."""
 
 
 class RunStore:
@@ -56,6 +62,9 @@ class RunStore:
         self.results: deque[tuple[Any, ...]] = deque()  # read by the scheduler
         self.thread: threading.Thread | None = None
         self.halt = False
+        self.replays = ThreadPoolExecutor(
+            max_workers=REPLAY_THREADS, thread_name_prefix="scalelab-replay"
+        )
 
     # asked by the scheduler (any thread)
 
@@ -88,6 +97,7 @@ class RunStore:
             self.cond.notify()
         if self.thread is not None:
             self.thread.join(timeout)
+        self.replays.shutdown(wait=False, cancel_futures=True)
 
     def _serve(self) -> None:
         while True:
@@ -109,7 +119,12 @@ class RunStore:
             if saves:
                 self._write(saves)
             for run_id in loads:
-                self.results.append(self._load(run_id))
+                if self.thread is not None and _replays_first(run_id):
+                    # A run started from a moment replays first: seconds for an old
+                    # moment, which must not hold up the checkpoints of other runs.
+                    self.replays.submit(self._load_replayed, run_id)
+                else:
+                    self.results.append(self._load(run_id))
             return True
         except Exception:
             log.exception("run store: the database could not be reached")
@@ -126,6 +141,21 @@ class RunStore:
             connection.queries_log.clear()
             if not connection.in_atomic_block:  # inside a test's transaction, keep it
                 close_old_connections()
+
+    def _renew(self, run: Run) -> None:
+        """Keep the lease on a run while it replays; give up if another took it."""
+        if not self.transport.acquire(str(run.id), self.token, self.lease_s):
+            raise LeaseLost(str(run.id))
+
+    def _load_replayed(self, run_id: str) -> None:
+        try:
+            self.results.append(self._load(run_id))
+        except Exception:
+            log.exception("run %s: could not be loaded; trying again", run_id)
+            time.sleep(1.0)
+            self.load(run_id)
+        finally:
+            connection.close()
 
     def _write(self, saves: dict[str, tuple[int, dict[str, Any]]]) -> None:
         now = timezone.now()
@@ -170,6 +200,8 @@ class RunStore:
         try:
             driver = self._driver(run, published)
             driver.catch_up()
+        except LeaseLost:
+            return ("refused", run_id, "leased elsewhere")
         except RunFailed as exc:
             return self._failed(run_id, published, str(exc))
         except Exception:
@@ -199,7 +231,11 @@ class RunStore:
             try:
                 timeline = check_timeline(timeline_of(run), limit=origin["moment"])
                 replayed = Replay(timeline)
-                engine = replayed.to(origin["moment"])
+                engine = replayed.to(
+                    origin["moment"], progress=lambda: self._renew(run)
+                )
+            except LeaseLost:
+                raise
             except Exception as exc:
                 raise RunFailed(REPLAY_FAILED) from exc
             seq, speed, params = origin["moment"], replayed.speed, replayed.params
@@ -227,6 +263,13 @@ class RunStore:
         )
         self.transport.clear_dispatch(run_id)
         return ("failed", run_id, published, reason)
+
+
+def _replays_first(run_id: str) -> bool:
+    """Whether the run starts from a moment of another and has not been saved yet."""
+    return Run.objects.filter(
+        id=run_id, checkpoint__isnull=True, origin__has_key="moment"
+    ).exists()
 
 
 def _write_timeline(run_id: str, base: int, entries: list[tuple[Any, ...]]) -> None:
