@@ -6,10 +6,19 @@ import math
 import zlib
 from array import array
 from bisect import bisect_right
-from collections import deque
+from collections import Counter, deque
 from functools import lru_cache
 from heapq import heapify, heappop, heappush
 from typing import Any
+
+from simulations.theory.erlang import mmc_mean_wait
+from simulations.theory.queueing import (
+    ekm1_mean_time,
+    mg1_mean_time,
+    mm1k_blocking,
+    mm1k_mean_time,
+    supermarket_mean_time,
+)
 
 from .base import (
     Command,
@@ -49,6 +58,7 @@ MAX_SERVERS = 200  # servers in the pool at once
 MAX_SERVER_IDS = 1000  # servers ever created in one run (ids are never reused)
 RECENT_S = 3.0  # seconds behind the live "recent" figures
 INF = math.inf
+RESOLVERS_SHOWN = 3  # the busiest clients whose cached DNS answer the picture shows
 
 # Latencies are kept in a histogram with 100 bins a decade (2.3 % wide) from
 # 1 microsecond to 1e6 seconds: the p99 it gives is within about 1.2 % of the
@@ -77,9 +87,24 @@ def client_tables(clients: int, skew: float) -> tuple[array, array]:
     cdf[clients - 1] = 1.0
     hashes = array("L", bytes(array("L").itemsize * clients))
     for i in range(clients):
-        ip = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
-        hashes[i] = zlib.crc32(ip.encode())
+        hashes[i] = zlib.crc32(_client_ip(i).encode())
     return cdf, hashes
+
+
+@lru_cache(maxsize=16)
+def hash_shares(clients: int, skew: float, servers: int) -> tuple[float, ...]:
+    """Return the share of the traffic that ip_hash sends to each of ``servers``."""
+    cdf, hashes = client_tables(clients, skew)
+    shares = [0.0] * servers
+    before = 0.0
+    for edge, digest in zip(cdf, hashes):
+        shares[digest % servers] += edge - before
+        before = edge
+    return tuple(shares)
+
+
+def _client_ip(i: int) -> str:
+    return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
 
 
 def _bin_latency(index: int) -> float:
@@ -453,6 +478,11 @@ class BalancerEngine(Engine):
         Metric("strategy", "Strategy", summary=False),
     )
     derived = ("_client_cdf", "_client_hash")
+    # Each frame names the one its strategy uses (``theory_models`` in the frame).
+    theory_models = {
+        "mean_latency_s": "queueing theory for the strategy",
+        "throughput_per_s": "queueing theory for the strategy",
+    }
 
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> None:
@@ -462,6 +492,11 @@ class BalancerEngine(Engine):
                 f"api_servers must be from 0 to servers ({values['servers']}); "
                 f"got {values['api_servers']}",
             )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A snapshot from before the per-server routed counts carries on from 0.
+        state.setdefault("routed", [0] * len(state["alive"]))
+        super().__setstate__(state)
 
     def rebuild(self) -> None:
         self._client_cdf, self._client_hash = client_tables(
@@ -498,6 +533,7 @@ class BalancerEngine(Engine):
         self.view: list[int] = []  # servers the balancer believes are up
         self.pool_views: list[list[int]] = [[], []]
         self.wrr: list[int] = []
+        self.routed: list[int] = []  # requests the balancer (or DNS) sent each one
         self.heap: list[tuple[float, int, int]] = []
         self.seq = 0
         self.rr = 0
@@ -548,6 +584,7 @@ class BalancerEngine(Engine):
         self.uptime.append(0.0)
         self.up_since.append(self.now)
         self.up0.append(0.0)
+        self.routed.append(0)
         return s
 
     def _in_pool(self) -> list[int]:
@@ -622,6 +659,7 @@ class BalancerEngine(Engine):
         dns_server = self.dns_server
         dns_expiry = self.dns_expiry
         hist = self.hist
+        routed = self.routed
         strategy = STRATEGIES.index(p["strategy"])
         rate = p["arrival_rate"]
         limit = p["queue_limit"]
@@ -719,8 +757,10 @@ class BalancerEngine(Engine):
                 if s < 0:
                     none += 1
                 elif not accepting[s]:
+                    routed[s] += 1
                     dead += 1
                 else:
+                    routed[s] += 1
                     n = count[s]
                     if n >= limit:
                         full += 1
@@ -977,6 +1017,155 @@ class BalancerEngine(Engine):
             for s, expiry in zip(self.dns_server, self.dns_expiry)
             if s >= 0 and expiry > now and not accepting[s]
         )
+
+    # Picture and theory -----------------------------------------------------
+
+    def picture(self) -> dict[str, Any]:
+        """Return, per server of ``server_names``, what the diagram needs besides
+        the metrics: the requests sent to it so far (the browser turns the change
+        into dots), whether the balancer routes to it and whether it is draining;
+        the pools under dedicated_pools; the DNS answers cached under
+        dns_round_robin (the busiest clients' answers, and how many clients hold
+        each server).
+        """
+        present = self._present()
+        in_view = set(self.view)
+        out: dict[str, Any] = {
+            "routed": [self.routed[s] for s in present],
+            "in_rotation": [1 if s in in_view else 0 for s in present],
+            "draining": [1 if self.removed[s] else 0 for s in present],
+        }
+        strategy = self.p["strategy"]
+        if strategy == "dedicated_pools":
+            out["pool"] = [POOLS[self.pool[s]] for s in present]
+        if strategy == "dns_round_robin":
+            now = self.now
+            cdf = self._client_cdf
+            resolvers = []
+            for c in range(min(RESOLVERS_SHOWN, len(self.dns_server))):
+                s = self.dns_server[c]
+                left = self.dns_expiry[c] - now
+                cached = s >= 0 and left > 0
+                resolvers.append(
+                    {
+                        "client": _client_ip(c),
+                        "share": round(cdf[c] - (cdf[c - 1] if c else 0.0), 4),
+                        "server": f"s{s + 1}" if cached else None,
+                        "ttl_s": round(left, 1) if cached else 0.0,
+                    }
+                )
+            holders = Counter(
+                s for s, expiry in zip(self.dns_server, self.dns_expiry) if expiry > now
+            )
+            out["resolvers"] = resolvers
+            out["cached"] = [holders[s] for s in present]
+        return out
+
+    def theory_key(self) -> tuple[Any, ...]:
+        # The prediction is for the servers the balancer routes to, in its order
+        # (ip_hash maps a client by its position in that list).
+        return (*super().theory_key(), tuple(self.mu[s] for s in self.view))
+
+    def compute_theory(self) -> dict[str, float | str]:
+        """Predict the steady-state mean latency and throughput of the servers in
+        rotation, for the strategies with a standard model (see ``theory_models``).
+        """
+        p = self.p
+        strategy = p["strategy"]
+        names = ("mean_latency_s", "throughput_per_s")
+        mus = [self.mu[s] for s in self.view]
+        if not mus:
+            return dict.fromkeys(names, "no server is in rotation")
+        lam = p["arrival_rate"]
+        share, cost = p["api_share"], p["api_cost"]
+        # Mean and second moment of a request's work (a web page's is Exp(1)).
+        work1 = 1.0 + share * (cost - 1.0)
+        work2 = 2.0 * (1.0 - share + share * cost * cost)
+        exponential = cost == 1.0 or share in (0.0, 1.0)
+        n = len(mus)
+        if strategy == "ip_hash":
+            shares = hash_shares(p["clients"], p["client_skew"], n)
+            rates = [lam * share for share in shares]
+        else:
+            rates = [lam / n] * n
+        loads = [r * work1 / m for r, m in zip(rates, mus)]
+        load = lam * work1 / sum(mus)
+        if max(loads) >= 1.0:
+            worst = (
+                ""
+                if max(loads) - load < 0.005
+                else f" (the busiest server's {max(loads):.2f})"
+            )
+            return dict.fromkeys(
+                names,
+                f"load is {load:.2f}{worst}, at or above 1: queues grow until "
+                "full and the excess is dropped; these models hold only below 1",
+            )
+        limit = p["queue_limit"]
+        if strategy in ("random", "ip_hash"):
+            # Poisson arrivals split at random (or by a fixed client hash) stay
+            # Poisson: each server is an M/M/1/K queue (M/G/1 if API calls cost
+            # more or less than pages, the queue limit then left out).
+            done = time = 0.0
+            for r, m in zip(rates, mus):
+                if r == 0.0:
+                    continue
+                if exponential:
+                    rate = m / work1
+                    kept = r * (1.0 - mm1k_blocking(r, rate, limit))
+                    t = mm1k_mean_time(r, rate, limit)
+                else:
+                    kept = r
+                    t = mg1_mean_time(r, work1 / m, work2 / (m * m))
+                done += kept
+                time += kept * t
+            model = "M/M/1/K per server" if exponential else "M/G/1 per server"
+            return {
+                "mean_latency_s": (time / done, model),
+                "throughput_per_s": (done, model),
+            }
+        if strategy not in ("round_robin", "power_of_two", "least_connections"):
+            return dict.fromkeys(
+                names, f"no standard closed form for {strategy.replace('_', ' ')}"
+            )
+        label = strategy.replace("_", " ")
+        if not exponential:
+            return dict.fromkeys(
+                names,
+                f"the {label} model needs exponential service times, and API "
+                f"calls cost {cost:g} times a page",
+            )
+        rate = mus[0] / work1
+        if max(mus) - min(mus) > 1e-9 * max(mus):
+            return dict.fromkeys(names, f"the {label} model needs equal servers")
+        if strategy == "least_connections":
+            shared = mmc_mean_wait(lam, rate, n) + 1.0 / rate
+            return {
+                "mean_latency_s": "least connections (join the shortest queue) has "
+                f"no closed form; one shared queue (M/M/{n}) would give "
+                f"{shared:.3g} s, a lower bound",
+                "throughput_per_s": "least connections (join the shortest queue) "
+                "has no closed form",
+            }
+        # Both models below have unbounded queues: an M/M/1 queue at the same load
+        # fills one of this limit more often than the random split would (rho^K).
+        if load**limit > 1e-3:
+            return dict.fromkeys(
+                names,
+                f"queues of at most {limit} fill too often at load {load:.2f} "
+                "for a model whose queues have no limit",
+            )
+        if strategy == "round_robin":
+            # Every n-th request of a Poisson stream: Erlang-n gaps (E_n/M/1).
+            mean = ekm1_mean_time(n, lam / n, rate)
+            model = f"E_{n}/M/1 per server"
+        elif n > 1:
+            mean = supermarket_mean_time(lam / n, rate, 2)
+            model = "the supermarket model (Mitzenmacher)"
+        else:
+            mean = 1.0 / (rate - lam)
+            model = "M/M/1"
+        return {"mean_latency_s": (mean, model), "throughput_per_s": (lam, model)}
 
     # Commands ---------------------------------------------------------------
 

@@ -216,6 +216,7 @@ class Metric:
 
 THEORY_CACHE_SIZE = 512  # results kept per process, across runs and engines
 _theory_cache: OrderedDict[tuple[Any, ...], Theory] = OrderedDict()
+_theory_names: dict[tuple[Any, ...], dict[str, str]] = {}
 _theory_lock = threading.Lock()
 Theory = tuple[dict[str, float], dict[str, str]]
 
@@ -430,10 +431,12 @@ class Engine:
         """
         return tuple(sorted(self.p.items()))
 
-    def compute_theory(self) -> dict[str, float | str]:
+    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
         """Return, for the metrics in ``theory_models``, the value theory predicts
         under the current settings, or a sentence saying why there is none (load
-        at or above 1: no steady state). Pure: it reads the world, never changes it.
+        at or above 1: no steady state). A value may come as ``(value, "model")``
+        where the model depends on the settings (round robin's E_n/M/1, power of
+        two's supermarket model). Pure: it reads the world, never changes it.
         """
         return {}
 
@@ -451,17 +454,31 @@ class Engine:
                 _theory_cache.move_to_end(key)
                 return hit
         result = self.compute_theory()
-        values = {
-            name: _significant(value)
-            for name, value in result.items()
-            if not isinstance(value, str) and math.isfinite(value)
-        }
-        gaps = {name: value for name, value in result.items() if isinstance(value, str)}
+        values: dict[str, float] = {}
+        gaps: dict[str, str] = {}
+        models: dict[str, str] = {}
+        for name, value in result.items():
+            if isinstance(value, str):
+                gaps[name] = value
+                continue
+            if isinstance(value, tuple):  # (value, the model these settings use)
+                value, models[name] = value
+            if math.isfinite(value):
+                values[name] = _significant(value)
         with _theory_lock:
             _theory_cache[key] = (values, gaps)
+            _theory_names[key] = models
             while len(_theory_cache) > THEORY_CACHE_SIZE:
-                _theory_cache.popitem(last=False)
+                dropped, _ = _theory_cache.popitem(last=False)
+                _theory_names.pop(dropped, None)
         return values, gaps
+
+    def theory_names(self) -> dict[str, str]:
+        """Return the model each prediction of ``theory()`` uses under the current
+        settings, where ``compute_theory`` named one (``(value, "model")``)."""
+        self.theory()
+        with _theory_lock:
+            return _theory_names.get((self.kind, self.theory_key()), {})
 
     def advance(self, dt: float) -> list[Event]:
         """Move the clock forward by ``dt`` simulated seconds; return what happened."""

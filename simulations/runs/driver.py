@@ -39,6 +39,9 @@ def engine_frame(engine: Engine, events: list[dict[str, Any]]) -> dict[str, Any]
         frame["theory"] = theory
     if gaps:
         frame["theory_gaps"] = gaps
+    names = engine.theory_names() if theory else {}
+    if names:
+        frame["theory_models"] = names
     picture = engine.picture()
     if picture is not None:
         frame["picture"] = picture

@@ -117,3 +117,57 @@ def round_robin_move_probability(servers: int) -> float:
     if servers < 1:
         raise ValueError(f"servers must be at least 1; got {servers!r}")
     return (servers - 1) / servers
+
+
+def mg1_mean_time(lam: float, mean_service: float, second_moment: float) -> float:
+    """Return the mean time in system of an M/G/1 queue (Pollaczek-Khinchine).
+
+    T = E[S] + lam E[S^2] / (2 (1 - rho)) with rho = lam E[S]; the waiting room
+    is unbounded.
+    """
+    if mean_service <= 0 or second_moment <= 0:
+        raise ValueError("the service time's moments must be positive")
+    _check_stable(lam, 1.0 / mean_service)
+    rho = lam * mean_service
+    return mean_service + lam * second_moment / (2.0 * (1.0 - rho))
+
+
+def ekm1_sigma(k: int, lam: float, mu: float) -> float:
+    """Return sigma, the GI/M/1 root, for Erlang-``k`` interarrivals of rate ``lam``.
+
+    A server that gets every k-th request of a Poisson stream of rate k*lam sees
+    interarrival times Erlang(k) with mean 1/lam, whose Laplace transform is
+    A*(s) = (k lam / (k lam + s))^k. sigma is the root in (0, 1) of
+    sigma = A*(mu (1 - sigma)) (Kleinrock, Queueing Systems vol. 1, 1975, 6.4);
+    k = 1 gives sigma = rho. Found by bisection: f(sigma) = A* - sigma is above 0
+    below the root and below 0 between it and 1.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1; got {k!r}")
+    rho = _check_stable(lam, mu)
+    if lam == 0:
+        return 0.0
+    rate = k * lam
+
+    def f(sigma: float) -> float:
+        return (rate / (rate + mu * (1.0 - sigma))) ** k - sigma
+
+    lo, hi = 0.0, 1.0 - 1e-12 * max(1.0, 1.0 / (1.0 - rho))
+    if f(hi) >= 0:  # so near 1 that floats cannot tell: rho is the k = 1 answer
+        return rho
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if f(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def ekm1_mean_time(k: int, lam: float, mu: float) -> float:
+    """Return the mean time in system of an E_k/M/1 queue: 1 / (mu (1 - sigma)).
+
+    Round robin over k equal servers fed by Poisson arrivals gives each server
+    exactly this queue: every k-th request, so Erlang-k gaps between them.
+    """
+    return 1.0 / (mu * (1.0 - ekm1_sigma(k, lam, mu)))

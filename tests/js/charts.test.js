@@ -62,4 +62,8 @@ test("the note under a theory line names the model, or says why there is none", 
     "No theory line for Wait: load is 1.2: no steady state Dashed: Busy by offered load, 1.",
   );
   assert.equal(theoryNote(series, { metrics: {} }, models), "");
+  assert.equal(
+    theoryNote(series.slice(0, 1), { theory: { wait_s: 2 }, theory_models: { wait_s: "M/M/1" } }, models, { wait_s: "s" }),
+    "Dashed: Wait by M/M/1, 2 s.",
+  );
 });

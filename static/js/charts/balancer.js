@@ -23,13 +23,13 @@ export default function mount(root, ctx) {
     lineChart(root, {
       title: "Mean latency (last 3 s)",
       yTitle: "seconds",
-      series: [{ label: "Latency", value: (f) => f.metrics.latency_s_recent }],
+      series: [{ label: "Latency", value: (f) => f.metrics.latency_s_recent, theory: "mean_latency_s" }],
     }, ctx),
     lineChart(root, {
       title: "Requests per second",
       yTitle: "req/s",
       series: [
-        { label: "Completed", value: (f) => f.metrics.completed_per_s_recent },
+        { label: "Completed", value: (f) => f.metrics.completed_per_s_recent, theory: "throughput_per_s" },
         { label: "Dropped", value: (f) => f.metrics.dropped_per_s_recent, color: PALETTE[1] },
       ],
     }, ctx),

@@ -217,13 +217,17 @@ class ChartFigure {
 
 // The note under a chart with theory lines: for each series with `theory`, the
 // model and its prediction, or why there is none for the current settings.
-export function theoryNote(series, frame, models = {}) {
+// `models` names each metric's model (the engine's declaration; a frame's
+// `theory_models` names the one its settings use), `units` each metric's unit.
+export function theoryNote(series, frame, models = {}, units = {}) {
+  const named = frame.theory_models || {};
   return series.map((s) => {
     const gap = frame.theory_gaps && frame.theory_gaps[s.theory];
     if (gap) return `No theory line for ${s.label}: ${gap}`;
     const value = frame.theory && frame.theory[s.theory];
     if (typeof value !== "number") return "";
-    return `Dashed: ${s.label} by ${models[s.theory] || "theory"}, ${spoken(value)}.`;
+    const unit = units[s.theory] ? ` ${units[s.theory]}` : "";
+    return `Dashed: ${s.label} by ${named[s.theory] || models[s.theory] || "theory"}, ${spoken(value)}${unit}.`;
   }).filter(Boolean).join(" ");
 }
 
@@ -245,6 +249,7 @@ export function lineChart(root, spec, ctx = {}) {
   const windowSeconds = ctx.windowSeconds || 60;
   const maxPoints = ctx.maxPoints || 900;
   const models = (ctx.engine && ctx.engine.theory) || {};
+  const units = Object.fromEntries(((ctx.engine && ctx.engine.metrics) || []).map((m) => [m.name, m.unit]));
   const theorySeries = spec.series
     .map((s, i) => ({ ...s, index: i }))
     .filter((s) => s.theory)
@@ -282,7 +287,7 @@ export function lineChart(root, spec, ctx = {}) {
   // Under the chart: which model the dashed line is, or why there is none.
   function explain(frame) {
     if (!note) return;
-    const text = theoryNote(spec.series.filter((s) => s.theory), frame, models);
+    const text = theoryNote(spec.series.filter((s) => s.theory), frame, models, units);
     if (note.textContent !== text) note.textContent = text;
     plot.dataset.theory = theorySeries.map((s) => (frame.theory && typeof frame.theory[s.theory] === "number" ? "line" : "none")).join(" ");
   }
