@@ -21,6 +21,13 @@ from __future__ import annotations
 from heapq import heappop, heappush
 from typing import Any
 
+from ..theory.availability import (
+    detection_bounds,
+    dropped_per_death,
+    failover_outage_bounds,
+    mean_failover_outage,
+    outage_per_death,
+)
 from .base import Command, CommandError, Engine, Event, Metric, Param, Window
 
 DOWN, STANDBY, TAKING_OVER, ACTIVE = 0, 1, 2, 3
@@ -284,6 +291,15 @@ class FailoverEngine(Engine):
         Metric("served_rps_recent", "Served (last 3 s)", "requests/s", summary=False),
         Metric("dropped_rps_recent", "Dropped (last 3 s)", "requests/s", summary=False),
     )
+
+    theory_models = {
+        "mean_detection_s": (
+            "Death at a uniform phase of the beat: (missed - 1/2) x interval"
+        ),
+        "mean_failover_outage_s": (
+            "Detection plus takeover: (missed - 1/2) x interval + takeover"
+        ),
+    }
 
     def setup(self) -> None:
         p = self.p
@@ -621,6 +637,70 @@ class FailoverEngine(Engine):
             "arrival_rps_recent": w.total("arrived", now) / span,
             "served_rps_recent": w.total("served", now) / span,
             "dropped_rps_recent": w.total("dropped", now) / span,
+        }
+
+    def picture(self) -> dict[str, Any]:
+        """Return the heartbeat link's state, the beats the standby missed, the
+        balancer a kill would take down, the backend's busy workers, and what
+        theory says one death of the active costs under these settings."""
+        interval = self.p["heartbeat_interval_s"]
+        missed = 0
+        for i in (0, 1):
+            if self.present[i] and self.role[i] == STANDBY:
+                missed = int((self.now - self.last_heard[i]) / interval + 1e-9)
+        target = (
+            NAMES[min(self.holders, key=lambda k: (self.active_since[k], k))]
+            if self.holders
+            else ""
+        )
+        nb = self.p["backends"]
+        return {
+            "partitioned": self.partitioned,
+            "missed": missed,
+            "missed_limit": self.p["missed_heartbeats"],
+            "kill": target,
+            "backend_busy": sum(self.busy[:nb]),
+            "backend_workers": nb * self.p["backend_workers"],
+            "per_death": self._per_death(),
+        }
+
+    def _per_death(self) -> dict[str, float]:
+        """Return the outage bounds, mean outage and mean requests lost that one
+        death of the active balancer costs, by theory, under these settings."""
+        p = self.p
+        interval, missed = p["heartbeat_interval_s"], p["missed_heartbeats"]
+        takeover, repair = p["takeover_s"], p["repair_s"]
+        outage = outage_per_death(p["standby"], interval, missed, takeover, repair)
+        lo, hi = (
+            failover_outage_bounds(interval, missed, takeover)
+            if p["standby"]
+            else (repair, repair)
+        )
+        dropped = dropped_per_death(p["arrival_rate"], outage, p["service_ms"] / 1000)
+        return {
+            "outage_lo_s": round(lo, 6),
+            "outage_hi_s": round(hi, 6),
+            "outage_s": round(outage, 6),
+            "dropped": round(dropped, 1),
+        }
+
+    def compute_theory(self) -> dict[str, float | str]:
+        p = self.p
+        if not p["standby"]:
+            cost = self._per_death()
+            why = (
+                "no standby: nothing fails over, and a dead balancer is an outage "
+                f"until it is repaired, {p['repair_s']:g} s (or revived by hand), "
+                f"losing about {cost['dropped']:,.0f} requests"
+            )
+            return {"mean_detection_s": why, "mean_failover_outage_s": why}
+        interval, missed = p["heartbeat_interval_s"], p["missed_heartbeats"]
+        lo, hi = detection_bounds(interval, missed)
+        return {
+            "mean_detection_s": (lo + hi) / 2,
+            "mean_failover_outage_s": mean_failover_outage(
+                interval, missed, p["takeover_s"]
+            ),
         }
 
     # Commands ---------------------------------------------------------------

@@ -28,6 +28,12 @@ from heapq import heapify, heappop, heappush
 from typing import Any
 
 from ..sampling import zipf_cdf
+from ..theory.replication import (
+    backlog_growth_rate,
+    master_master_mean_lag,
+    replica_lag_quantile,
+    replica_mean_lag,
+)
 from .base import Command, CommandError, Engine, Event, Metric, Param, Window
 
 INF = math.inf
@@ -75,6 +81,20 @@ def _bin(lag: float) -> int:
     if lag <= HIST_LOW:
         return 0
     return min(HIST_BINS - 1, int(math.log(lag) * HIST_SCALE + HIST_OFFSET))
+
+
+def _ident(node: Node) -> int:
+    return node.id
+
+
+def _saturated(write_rate: float, apply_rate: float) -> str:
+    growth = backlog_growth_rate(write_rate, apply_rate)
+    return (
+        f"the write rate, {write_rate:g}/s, is at or above the apply rate, "
+        f"{apply_rate:g}/s: a replica's backlog grows by "
+        f"{write_rate - apply_rate:g} writes and its lag by {growth:.2g} s every "
+        "second, so no steady state exists"
+    )
 
 
 class ReplicationEngine(Engine):
@@ -425,6 +445,10 @@ class ReplicationEngine(Engine):
             "conflicts_per_s_recent", "Conflicts (last 3 s)", "writes/s", summary=False
         ),
     )
+    theory_models = {
+        "mean_lag_ms": "M/M/1 apply queue plus the network delay",
+        "p99_lag_ms": "M/M/1 sojourn (exponential) plus the network delay",
+    }
     derived = ("_cdf",)
 
     def rebuild(self) -> None:
@@ -951,6 +975,66 @@ class ReplicationEngine(Engine):
             "reads_per_s_recent": recent_reads / span,
             "master_utilization_recent": w.total("master_ops", now) / (capacity * span),
             "conflicts_per_s_recent": w.total("conflicts", now) / span,
+        }
+
+    def picture(self) -> dict[str, Any]:
+        """Return each server's role, source, applied-not-yet backlog and state.
+
+        The live servers, then up to two dead ones (what a kill left), so that the
+        picture can show what failed; the lag is in the metrics already.
+        """
+        now = self.now
+        live = [n for n in self.nodes if n.alive]
+        dead = [n for n in self.nodes if not n.alive]
+        room = max(0, len(self.masters) + MAX_REPLICAS - len(live))
+        shown = sorted(live + dead[-min(2, room) :] if room else live, key=_ident)
+        servers = []
+        for n in shown:
+            if not n.alive:
+                state = "down"
+            elif n.paused_until > now:
+                state = "paused"
+            else:
+                state = "up"
+            source = self.nodes[n.source].name if n.source is not None else ""
+            servers.append([n.name, n.role, source, len(n.queue), state])
+        return {"servers": servers, "reads_to": self.p["read_from"]}
+
+    def theory_key(self) -> tuple[Any, ...]:
+        return (*super().theory_key(), len(self.masters), len(self.replica_ids))
+
+    def compute_theory(self) -> dict[str, float | str]:
+        lam, mu = self.p["write_rate"], self.p["apply_rate"]
+        delay = self.p["network_delay_ms"] / 1000.0
+        if lam <= 0:
+            why = "no writes: there is nothing to replicate, so no lag"
+            return {"mean_lag_ms": why, "p99_lag_ms": why}
+        replicas = len(self.replica_ids)
+        if len(self.masters) == 2:
+            users = self.p["users"]
+            share = (users + 1) // 2 / users  # users of even number write to m1
+            mean = master_master_mean_lag(lam, mu, delay, replicas, share)
+            if not math.isfinite(mean):
+                return {
+                    "mean_lag_ms": _saturated(lam if replicas else lam * share, mu),
+                    "p99_lag_ms": _saturated(lam, mu),
+                }
+            return {
+                "mean_lag_ms": 1000.0 * mean,
+                "p99_lag_ms": (
+                    "two masters mix lags of one and two hops; "
+                    "theory here gives only their mean"
+                ),
+            }
+        if not replicas:
+            why = "no replica is left to replicate to"
+            return {"mean_lag_ms": why, "p99_lag_ms": why}
+        if lam >= mu:
+            why = _saturated(lam, mu)
+            return {"mean_lag_ms": why, "p99_lag_ms": why}
+        return {
+            "mean_lag_ms": 1000.0 * replica_mean_lag(lam, mu, delay),
+            "p99_lag_ms": 1000.0 * replica_lag_quantile(0.99, lam, mu, delay),
         }
 
     # Commands -----------------------------------------------------------------

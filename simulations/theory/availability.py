@@ -117,3 +117,27 @@ def time_to_capacity_bounds(
     lo = (rounds - 1) * cooldown_s + boot_min_s
     hi = 2 * check_s + (rounds - 1) * (cooldown_s + check_s) + boot_max_s
     return lo, hi
+
+
+def outage_per_death(
+    standby: bool,
+    interval_s: float,
+    missed: int,
+    takeover_s: float,
+    repair_s: float,
+) -> float:
+    """Return the mean outage a death of the active balancer causes.
+
+    With a ready standby it is the failover (detection plus takeover); without
+    one the virtual IP is held again only when the balancer is repaired.
+    """
+    if standby:
+        return mean_failover_outage(interval_s, missed, takeover_s)
+    return repair_s
+
+
+def dropped_per_death(rate: float, outage_s: float, service_s: float) -> float:
+    """Return the mean requests a death loses: those arriving in the outage, and
+    the connections it cuts (by Little's law, rate x service time in flight).
+    """
+    return expected_dropped(rate, outage_s)[0] + rate * service_s

@@ -41,3 +41,36 @@ def backlog_growth_rate(write_rate: float, apply_rate: float) -> float:
     for about that backlog: (write_rate - apply_rate) t / apply_rate.
     """
     return max(0.0, (write_rate - apply_rate) / apply_rate)
+
+
+def master_master_mean_lag(
+    write_rate: float,
+    apply_rate: float,
+    delay: float,
+    replicas: int,
+    first_share: float = 0.5,
+) -> float:
+    """Return the mean lag in seconds over every apply of a master-master pair.
+
+    The first master takes ``first_share`` of the writes, the second the rest;
+    each master applies the other's writes (an M/M/1 queue of that rate), and the
+    ``replicas`` follow the first master: they get its own writes after one hop
+    and the second master's after two (the first master's queue, then theirs).
+    By Burke's theorem the first master's output is Poisson again, so every queue
+    is M/M/1 and the mean lags add along each path. Return inf when any queue is
+    at or past its apply rate.
+    """
+    first = write_rate * first_share
+    second = write_rate - first
+    rates = (first, second) + ((write_rate,) if replicas else ())
+    if max(rates) >= apply_rate:
+        return math.inf
+    on_first = delay + 1.0 / (apply_rate - second)  # the second's writes, on m1
+    on_second = delay + 1.0 / (apply_rate - first)  # the first's writes, on m2
+    on_replica = 1.0 / (apply_rate - write_rate) if replicas else 0.0
+    total = second * on_first + first * on_second
+    total += replicas * (
+        first * (delay + on_replica) + second * (on_first + delay + on_replica)
+    )
+    applies = write_rate * (1 + replicas)
+    return total / applies if applies else 0.0

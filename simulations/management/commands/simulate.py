@@ -116,7 +116,7 @@ class Command(BaseCommand):
         if summary.theory or summary.theory_gaps:
             self.stdout.write("theory, for the settings at the end:")
         for name, value in summary.theory.items():
-            label, unit = labels[name]
+            label, unit = labels.get(name, (name, ""))
             model = engine.theory_models.get(name, "")
             self.stdout.write(f"  {name:<24} {value:>14.6g} {unit:<10} {model}")
         for name, why in summary.theory_gaps.items():

@@ -33,6 +33,14 @@ export default function mount(root, ctx) {
         },
       ],
     }, ctx),
+    lineChart(root, {
+      title: "Failovers: time from the death to the standby acting, and to it holding the virtual IP",
+      yTitle: "s",
+      series: [
+        { label: "Mean outage per failover", value: (f) => f.metrics.mean_failover_outage_s, theory: "mean_failover_outage_s" },
+        { label: "Mean detection", value: (f) => f.metrics.mean_detection_s, color: PALETTE[3], theory: "mean_detection_s" },
+      ],
+    }, ctx),
     barChart(root, {
       title: "Balancers: 0 down, 1 standby, 2 taking over, 3 active",
       yTitle: "state",

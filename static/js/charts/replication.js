@@ -30,7 +30,7 @@ export default function mount(root, ctx) {
       title: "Replication lag",
       yTitle: "ms",
       series: [
-        { label: "Mean, commit to apply (last 3 s)", value: (f) => f.metrics.lag_ms_recent },
+        { label: "Mean, commit to apply (last 3 s)", value: (f) => f.metrics.lag_ms_recent, theory: "mean_lag_ms" },
         { label: "Largest lag now", value: (f) => f.metrics.max_node_lag_ms, color: PALETTE[1] },
       ],
     }, ctx),

@@ -535,6 +535,24 @@ def test_its_description_is_json_declaring_params_commands_events_and_metrics(ki
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_its_theory_predicts_declared_metrics_and_its_frames_carry_it(kind):
+    """Theory names metrics the engine reports; each prediction is a number or a
+    sentence saying why there is none, and the picture is JSON."""
+    cls = REGISTRY[kind]
+    metrics = {m.name for m in cls.metric_specs}
+    assert set(cls.theory_models) <= metrics
+    assert all(model for model in cls.theory_models.values())
+    engine = cls({}, seed=1)
+    engine.advance(2.0)
+    values, gaps = engine.theory()
+    assert set(values) | set(gaps) <= set(cls.theory_models)
+    assert not set(values) & set(gaps)
+    assert all(isinstance(v, float) and math.isfinite(v) for v in values.values())
+    assert all(isinstance(g, str) and len(g) > 10 for g in gaps.values())
+    json.dumps(engine.picture(), allow_nan=False)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_declared_default_is_accepted_as_it_is_described(kind):
     cls = REGISTRY[kind]
     defaults = {p.name: p.default for p in cls.params}
