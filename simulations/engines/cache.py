@@ -17,6 +17,12 @@ from heapq import heapify, heappop, heappush
 from typing import Any
 
 from ..sampling import zipf_cdf
+from ..theory.caching import (
+    zipf_che_hit_ratio,
+    zipf_fifo_hit_ratio,
+    zipf_lfu_hit_ratio,
+    zipf_ttl_hit_ratio,
+)
 from .base import (
     Command,
     CommandError,
@@ -382,6 +388,14 @@ class CacheEngine(Engine):
         Metric("warm_progress", "Warm-up job progress", summary=False),
     )
     derived = ("_cdf",)
+    theory_models = {
+        "hit_ratio": "Che (LRU), characteristic time (FIFO, random) or top keys' "
+        "share (LFU), for independent Zipf reads",
+        "mean_latency_ms": "cache latency + miss ratio × database latency",
+        "db_reads_per_s": "read rate × miss ratio",
+    }
+    # Picture: keys shown one by one, cached or not, from the hottest to the coldest.
+    PICTURE_KEYS = 24
 
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> None:
@@ -853,6 +867,61 @@ class CacheEngine(Engine):
             "db_writes_per_s_recent": w.total("db_writes", now) / span,
             "dirty": len(self.dirty),
             "warm_progress": self.warm_progress,
+        }
+
+    def picture(self) -> dict[str, Any]:
+        # Whether keys of every popularity are cached, as "1" and "0": ranks spaced
+        # evenly on a log scale from the hottest key to the coldest.
+        store = self.store
+        keys = self.p["keys"]
+        last = self.PICTURE_KEYS - 1
+        ranks = sorted({round(keys ** (i / last)) for i in range(last + 1)})
+        return {
+            "hot": "".join("1" if r - 1 in store else "0" for r in ranks),
+            "keys": keys,
+            "capacity": self.p["capacity"],
+        }
+
+    # Theory -------------------------------------------------------------------
+
+    def theory_key(self) -> tuple[Any, ...]:
+        return (*super().theory_key(), self.up)
+
+    def compute_theory(self) -> dict[str, float | str]:
+        p = self.p
+        cache_ms, db_ms, rate = (
+            p["cache_latency_ms"],
+            p["db_latency_ms"],
+            p["read_rate"],
+        )
+        if not self.up:
+            return {"hit_ratio": 0.0, "mean_latency_ms": db_ms, "db_reads_per_s": rate}
+        keys, s, capacity, policy = p["keys"], p["zipf_s"], p["capacity"], p["policy"]
+        why = ""
+        if p["write_rate"] > 0 and p["key_mode"] == "object":
+            why = (
+                "writes drop or add entries besides the reads: the independent-"
+                "reference model behind the hit-ratio formulas has no writes"
+            )
+        elif p["ttl_s"] > 0 and capacity < keys:
+            why = (
+                "entries both expire and are evicted: the formulas cover one or "
+                "the other (set the capacity to the catalogue size for the TTL one)"
+            )
+        if why:
+            return {"hit_ratio": why, "mean_latency_ms": why, "db_reads_per_s": why}
+        if p["ttl_s"] > 0:
+            hit = zipf_ttl_hit_ratio(keys, s, rate, p["ttl_s"])
+        elif policy == "lru":
+            hit = zipf_che_hit_ratio(keys, s, capacity)
+        elif policy == "lfu":
+            hit = zipf_lfu_hit_ratio(keys, s, capacity)
+        else:
+            hit = zipf_fifo_hit_ratio(keys, s, capacity)
+        return {
+            "hit_ratio": hit,
+            "mean_latency_ms": cache_ms + (1.0 - hit) * db_ms,
+            "db_reads_per_s": rate * (1.0 - hit),
         }
 
     # Commands -----------------------------------------------------------------

@@ -10,6 +10,7 @@ from functools import lru_cache
 from heapq import heappop, heappush
 from typing import Any
 
+from ..theory.caching import zipf_groups
 from .base import Command, CommandError, Engine, Event, Metric, Param, Window
 
 INF = math.inf
@@ -42,6 +43,32 @@ def page_cdf(pages: int, s: float) -> array:
         cdf[i] /= total
     cdf[pages - 1] = 1.0
     return cdf
+
+
+def _outdated(
+    pages: int, s: float, edit_rate: float, period: float
+) -> dict[str, float]:
+    """Return the share of views that see an outdated copy, and its mean lateness.
+
+    A copy is made every ``period``; a view comes at a uniform age A of it
+    (Poisson views see time averages); page i is edited as a Poisson stream of
+    rate a = edit_rate * q_i, so it is outdated with probability
+    1 - (1 - e^-aT)/(aT), for E[(A - first edit)+] = T (1/2 - 1/x + (1 - e^-x)/x^2)
+    with x = aT. Views are as popular as edits: each term weighs q_i. Pages of
+    near-equal popularity are summed as groups (``zipf_groups``), so 20,000
+    pages cost about 1,800 terms.
+    """
+    share = late = 0.0
+    for n, q in zip(*zipf_groups(pages, s), strict=True):
+        x = edit_rate * q * period
+        if x < 1e-4:
+            share += n * q * (x / 2.0 - x * x / 6.0)
+            late += n * q * period * (x / 6.0 - x * x / 24.0)
+        else:
+            e = -math.expm1(-x) / x
+            share += n * q * (1.0 - e)
+            late += n * q * period * (0.5 - 1.0 / x + e / x)
+    return {"outdated_share": share, "mean_outdated_s": late}
 
 
 class PrerenderEngine(Engine):
@@ -324,6 +351,16 @@ class PrerenderEngine(Engine):
         Metric("utilization_recent", "Backend utilization (last 3 s)", summary=False),
     )
     derived = ("_cdf",)
+    theory_models = {
+        "mean_staleness_s": "a copy's age seen at a random time: half the "
+        "regeneration interval (T/2)",
+        "backend_utilization": "offered work / workers (pages × render time / T "
+        "when pre-rendered)",
+        "mean_latency_ms": "every view served by the CDN",
+        "outdated_share": "Poisson edits during a copy's uniform age",
+        "mean_outdated_s": "Poisson edits during a copy's uniform age",
+    }
+    PICTURE_PAGES = 40  # the hottest pages, drawn one square each
 
     def rebuild(self) -> None:
         self._cdf = page_cdf(self.p["pages"], self.p["zipf_s"])
@@ -665,6 +702,74 @@ class PrerenderEngine(Engine):
             "requests_per_s_recent": w.total("requests", now) / span,
             "backend_per_s_recent": w.total("backend", now) / span,
             "utilization_recent": w.total("busy", now) / (self.size * span),
+        }
+
+    def picture(self) -> dict[str, Any]:
+        """Return the hottest pages' state and the counts of every page's."""
+        copy_t, dirty = self.copy_t, self.dirty
+        n = self.p["pages"]
+        missing = copy_t.count(NO_COPY)
+        outdated = 0
+        if self.p["mode"] == "prerendered" and len(dirty) - dirty.count(INF):
+            outdated = sum(
+                1
+                for made, d in zip(copy_t, dirty, strict=True)
+                if d != INF and made != NO_COPY
+            )
+        hot = []
+        for i in range(min(n, self.PICTURE_PAGES)):
+            if copy_t[i] == NO_COPY:
+                hot.append("-")
+            else:
+                hot.append("s" if dirty[i] != INF else "f")
+        return {
+            "mode": self.p["mode"],
+            "pages": "".join(hot),
+            "fresh": n - missing - outdated,
+            "outdated": outdated,
+            "no_copy": missing,
+            "regen_busy": sum(1 for e in self.heap if e[2] == REGEN),
+        }
+
+    def theory_key(self) -> tuple[Any, ...]:
+        return (*super().theory_key(), self.factor)
+
+    def compute_theory(self) -> dict[str, float | str]:
+        p = self.p
+        service = (p["render_ms"] + p["db_ms"]) / 1000.0
+        workers = p["backend_workers"]
+        if p["mode"] == "dynamic":
+            load = self._rate() * service / workers
+            if load >= 1.0:
+                utilization: float | str = (
+                    f"load is {load:.2f}, at or above 1: requests queue until the "
+                    "backend refuses them, so the formula does not apply"
+                )
+            else:
+                utilization = load
+            return {
+                "mean_staleness_s": 0.0,
+                "outdated_share": 0.0,
+                "mean_outdated_s": 0.0,
+                "backend_utilization": utilization,
+                "mean_latency_ms": (
+                    "pages rendered per request wait for a worker (an M/G/c "
+                    "queue): no exact formula for the wait"
+                ),
+            }
+        period, pages = p["regen_interval_s"], p["pages"]
+        took = pages * service / min(p["regen_workers"], workers)
+        if took >= period:
+            why = (
+                f"a regeneration takes about {took:.3g} s, at least the interval of "
+                f"{period:g} s: runs are skipped, so copies are not made every interval"
+            )
+            return dict.fromkeys(self.theory_models, why)
+        return {
+            "mean_staleness_s": period / 2.0,
+            "backend_utilization": pages * service / (period * workers),
+            "mean_latency_ms": p["cdn_ms"],
+            **_outdated(pages, p["zipf_s"], p["edit_rate"], period),
         }
 
     def _percentile(self, q: float) -> float:

@@ -45,18 +45,104 @@ def zipf_probabilities(keys: int, s: float) -> tuple[float, ...]:
     return tuple(w / total for w in weights)
 
 
-def _characteristic_time(occupancy: Callable[[float], float], capacity: float) -> float:
-    """Return T with occupancy(T) = capacity, for an increasing occupancy."""
-    lo, hi = 0.0, 1.0
-    while occupancy(hi) < capacity:
-        hi *= 2.0
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        if occupancy(mid) < capacity:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+# Zipf sums over many keys: the hottest _HEAD keys one by one, the rest in groups
+# of keys whose popularities differ by less than 0.4 % (ranks a..b with
+# b < a * _RATIO), each group's total from the Euler-Maclaurin formula. A group
+# stands for its keys by their mean popularity, which moves the hit ratio by
+# under 1e-6: a million keys become about 2,700 terms.
+_HEAD = 1000
+_RATIO = 1.004
+_NEWTON_STEPS = 200
+
+
+def _power_sum(a: int, b: int, s: float) -> float:
+    """Return sum(i ** -s for i in a..b) by Euler-Maclaurin (accurate for a >= 100)."""
+    span = math.log(b / a)
+    u = (1.0 - s) * span
+    head = a ** (1.0 - s)
+    if abs(u) < 1e-9:
+        integral = head * span * (1.0 + u / 2.0)
+    else:
+        integral = head * math.expm1(u) / (1.0 - s)
+    fa, fb = a**-s, b**-s
+    return (
+        integral
+        + (fa + fb) / 2.0
+        + s / 12.0 * (fa / a - fb / b)
+        - s * (s + 1.0) * (s + 2.0) / 720.0 * (fa / a**3 - fb / b**3)
+    )
+
+
+@lru_cache(maxsize=32)
+def zipf_groups(keys: int, s: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Return (sizes, popularities) of groups of Zipf(s) keys of near-equal popularity.
+
+    Group j holds sizes[j] keys, each read with probability popularities[j]; the
+    hottest keys are groups of one, so sums over groups equal sums over keys to
+    within 1e-6 for any smooth function of a key's popularity.
+    """
+    head = min(keys, _HEAD)
+    sizes = [1.0] * head
+    weights = [(i + 1) ** -s for i in range(head)]
+    a = head + 1
+    while a <= keys:
+        b = min(keys, max(a, int(a * _RATIO)))
+        sizes.append(float(b - a + 1))
+        weights.append(_power_sum(a, b, s) / (b - a + 1))
+        a = b + 1
+    total = math.fsum(n * w for n, w in zip(sizes, weights, strict=True))
+    return tuple(sizes), tuple(w / total for w in weights)
+
+
+def _characteristic_time(
+    occupancy: Callable[[float], tuple[float, float]], capacity: float
+) -> float:
+    """Return T with occupancy(T) = capacity, for a concave increasing occupancy.
+
+    ``occupancy(t)`` returns the value and its slope. Every occupancy here is 0
+    at 0 with slope 1 (the popularities add up to 1) and concave, so Newton's
+    method from 0 climbs to the root from below without overshooting it.
+    """
+    t = 0.0
+    for _ in range(_NEWTON_STEPS):
+        value, slope = occupancy(t)
+        if slope <= 0.0:
+            break
+        step = (capacity - value) / slope
+        t += step
+        if step <= 1e-13 * t:
+            break
+    return t
+
+
+def _che(sizes: Sequence[float], probs: Sequence[float], capacity: float) -> float:
+    pairs = list(zip(sizes, probs, strict=True))
+
+    def occupancy(t: float) -> tuple[float, float]:
+        value = slope = 0.0
+        for n, p in pairs:
+            e = math.exp(-p * t)
+            value += n * (1.0 - e)
+            slope += n * p * e
+        return value, slope
+
+    t = _characteristic_time(occupancy, capacity)
+    return math.fsum(n * p * -math.expm1(-p * t) for n, p in pairs)
+
+
+def _fifo(sizes: Sequence[float], probs: Sequence[float], capacity: float) -> float:
+    pairs = list(zip(sizes, probs, strict=True))
+
+    def occupancy(t: float) -> tuple[float, float]:
+        value = slope = 0.0
+        for n, p in pairs:
+            d = 1.0 / (1.0 + p * t)
+            value += n * p * t * d
+            slope += n * p * d * d
+        return value, slope
+
+    t = _characteristic_time(occupancy, capacity)
+    return math.fsum(n * p * (p * t / (1.0 + p * t)) for n, p in pairs)
 
 
 def che_hit_ratio(
@@ -65,19 +151,14 @@ def che_hit_ratio(
     """Return the LRU hit ratio by Che's approximation (independent requests).
 
     The characteristic time T solves sum(1 - exp(-p_i T)) = capacity; a key is
-    in the cache with probability 1 - exp(-p_i T).
+    in the cache with probability 1 - exp(-p_i T) (Che, Tung and Wang, 2002;
+    Fricker, Robert and Roberts, 2012).
     """
-    n = len(probabilities)
-    if capacity >= n:
+    if capacity >= len(probabilities):
         return 1.0
     if capacity <= 0:
         return 0.0
-
-    def occupancy(t: float) -> float:
-        return math.fsum(-math.expm1(-p * t) for p in probabilities)
-
-    t = _characteristic_time(occupancy, capacity)
-    return math.fsum(p * -math.expm1(-p * t) for p in probabilities)
+    return _che([1.0] * len(probabilities), probabilities, capacity)
 
 
 def fifo_hit_ratio(
@@ -88,19 +169,14 @@ def fifo_hit_ratio(
     Under independent requests FIFO and RANDOM eviction have the same hit ratio
     (Gelenbe, 1973). An entry stays a time of mean T whatever happens to it, so key
     i is cached with probability p_i T / (1 + p_i T), with T chosen so that these
-    add up to the capacity (Dan and Towsley, 1990; Martina et al., 2014).
+    add up to the capacity (Dan and Towsley, 1990; Fricker, Robert and Roberts,
+    2012; Martina et al., 2014).
     """
-    n = len(probabilities)
-    if capacity >= n:
+    if capacity >= len(probabilities):
         return 1.0
     if capacity <= 0:
         return 0.0
-
-    def occupancy(t: float) -> float:
-        return math.fsum(p * t / (1.0 + p * t) for p in probabilities)
-
-    t = _characteristic_time(occupancy, capacity)
-    return math.fsum(p * (p * t / (1.0 + p * t)) for p in probabilities)
+    return _fifo([1.0] * len(probabilities), probabilities, capacity)
 
 
 def lfu_hit_ratio(
@@ -122,6 +198,53 @@ def ttl_hit_ratio(
     """
     return math.fsum(
         p * (p * read_rate * ttl) / (1.0 + p * read_rate * ttl) for p in probabilities
+    )
+
+
+def zipf_che_hit_ratio(keys: int, s: float, capacity: int) -> float:
+    """Return Che's LRU hit ratio for ``keys`` Zipf(s) keys, fast for any size.
+
+    The same figure as ``che_hit_ratio(zipf_probabilities(keys, s), capacity)``
+    to within 1e-6, in a few milliseconds even for a million keys.
+    """
+    if capacity >= keys:
+        return 1.0
+    if capacity <= 0:
+        return 0.0
+    return _che(*zipf_groups(keys, s), capacity)
+
+
+def zipf_fifo_hit_ratio(keys: int, s: float, capacity: int) -> float:
+    """Return the FIFO and RANDOM hit ratio (``fifo_hit_ratio``) for Zipf(s) keys, fast."""
+    if capacity >= keys:
+        return 1.0
+    if capacity <= 0:
+        return 0.0
+    return _fifo(*zipf_groups(keys, s), capacity)
+
+
+def zipf_lfu_hit_ratio(keys: int, s: float, capacity: int) -> float:
+    """Return the ideal LFU hit ratio for Zipf(s) keys: the hottest ``capacity`` keys' mass."""
+    if capacity >= keys:
+        return 1.0
+    if capacity <= 0:
+        return 0.0
+    top = min(capacity, _HEAD)
+    mass = math.fsum((i + 1) ** -s for i in range(top))
+    if capacity > top:
+        mass += _power_sum(top + 1, capacity, s)
+    total = math.fsum((i + 1) ** -s for i in range(min(keys, _HEAD)))
+    if keys > _HEAD:
+        total += _power_sum(_HEAD + 1, keys, s)
+    return mass / total
+
+
+def zipf_ttl_hit_ratio(keys: int, s: float, read_rate: float, ttl: float) -> float:
+    """Return ``ttl_hit_ratio`` for Zipf(s) keys, fast for any number of keys."""
+    sizes, probs = zipf_groups(keys, s)
+    return math.fsum(
+        n * p * (p * read_rate * ttl) / (1.0 + p * read_rate * ttl)
+        for n, p in zip(sizes, probs, strict=True)
     )
 
 

@@ -21,23 +21,23 @@ export default function mount(root, ctx) {
       title: "Backend utilization (last 3 s)",
       yTitle: "share of workers busy",
       yRange: [0, 1.05],
-      series: [{ label: "Utilization", value: (f) => f.metrics.utilization_recent }],
+      series: [{ label: "Utilization", value: (f) => f.metrics.utilization_recent, theory: "backend_utilization" }],
     }, ctx),
     lineChart(root, {
       title: "Page latency (last 3 s)",
       yTitle: "ms",
-      series: [{ label: "Mean latency", value: (f) => f.metrics.latency_ms_recent }],
+      series: [{ label: "Mean latency", value: (f) => f.metrics.latency_ms_recent, theory: "mean_latency_ms" }],
     }, ctx),
     lineChart(root, {
       title: "Age of the pages served (last 3 s)",
       yTitle: "seconds since rendered",
-      series: [{ label: "Mean age", value: (f) => f.metrics.staleness_s_recent, color: PALETTE[2] }],
+      series: [{ label: "Mean age", value: (f) => f.metrics.staleness_s_recent, color: PALETTE[2], theory: "mean_staleness_s" }],
     }, ctx),
     lineChart(root, {
       title: "Views of outdated pages (last 3 s)",
       yTitle: "share of views",
       yRange: [0, 1.05],
-      series: [{ label: "Outdated", value: (f) => f.metrics.outdated_share_recent, color: PALETTE[1] }],
+      series: [{ label: "Outdated", value: (f) => f.metrics.outdated_share_recent, color: PALETTE[1], theory: "outdated_share" }],
     }, ctx),
   );
 }
