@@ -350,7 +350,7 @@ class PrerenderEngine(Engine):
         ),
         Metric("utilization_recent", "Backend utilization (last 3 s)", summary=False),
     )
-    derived = ("_cdf",)
+    derived = ("_cdf", "_picture_counts")
     theory_models = {
         "mean_staleness_s": "a copy's age seen at a random time: half the "
         "regeneration interval (T/2)",
@@ -364,6 +364,8 @@ class PrerenderEngine(Engine):
 
     def rebuild(self) -> None:
         self._cdf = page_cdf(self.p["pages"], self.p["zipf_s"])
+        # The picture's counts over every page, with the time they were taken.
+        self._picture_counts: tuple[float, int, int] | None = None
 
     # Setting up ---------------------------------------------------------------
 
@@ -708,14 +710,23 @@ class PrerenderEngine(Engine):
         """Return the hottest pages' state and the counts of every page's."""
         copy_t, dirty = self.copy_t, self.dirty
         n = self.p["pages"]
-        missing = copy_t.count(NO_COPY)
-        outdated = 0
-        if self.p["mode"] == "prerendered" and len(dirty) - dirty.count(INF):
-            outdated = sum(
-                1
-                for made, d in zip(copy_t, dirty, strict=True)
-                if d != INF and made != NO_COPY
-            )
+        # Counting every page costs milliseconds at 20,000 of them: once a
+        # simulated second is enough for a picture, not once a frame.
+        # Counting every page costs milliseconds at 20,000 of them: the counts
+        # are taken again once a simulated second, or after a command (which
+        # forgets them), not once a frame; the grid of hottest pages is live.
+        counted = self._picture_counts
+        if counted is None or not 0 <= self.now - counted[0] < 1.0:
+            missing = copy_t.count(NO_COPY)
+            outdated = 0
+            if self.p["mode"] == "prerendered" and len(dirty) - dirty.count(INF):
+                outdated = sum(
+                    1
+                    for made, d in zip(copy_t, dirty, strict=True)
+                    if d != INF and made != NO_COPY
+                )
+            counted = self._picture_counts = (self.now, missing, outdated)
+        _, missing, outdated = counted
         hot = []
         for i in range(min(n, self.PICTURE_PAGES)):
             if copy_t[i] == NO_COPY:
@@ -805,6 +816,7 @@ class PrerenderEngine(Engine):
         return range(pages) if page < 0 else range(page, page + 1)
 
     def on_publish(self, page: int) -> list[Event]:
+        self._picture_counts = None
         for i in self._page_arg("publish", page):
             self._dirty(self.now, i)
         return [
@@ -817,6 +829,7 @@ class PrerenderEngine(Engine):
         ]
 
     def on_purge(self, page: int) -> list[Event]:
+        self._picture_counts = None
         dropped = 0
         for i in self._page_arg("purge", page):
             if self.copy_t[i] >= 0.0:
@@ -840,6 +853,7 @@ class PrerenderEngine(Engine):
         ]
 
     def on_param_changed(self, name: str, old: Any) -> list[Event] | None:
+        self._picture_counts = None
         now = self.now
         if name == "request_rate":
             self.next_arrival = now + self.rng.expovariate(self._rate())
