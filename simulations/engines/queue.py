@@ -7,6 +7,14 @@ from collections import deque
 from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
 
+from ..theory.erlang import (
+    erlang_c,
+    md1_mean_wait,
+    mmc_mean_queue_length,
+    mmc_mean_wait,
+    mmc_timeout_figures,
+    mmck_figures,
+)
 from .base import Command, CommandError, Engine, Event, Metric, Param, Window
 
 INF = math.inf
@@ -216,6 +224,17 @@ class QueueEngine(Engine):
         "worker.kill_scheduled": "A worker will be killed while it runs job {job}",
         "traffic.burst": "A burst of {requests#job} arrived; {rejected} turned away",
     }
+    theory_models = dict.fromkeys(
+        (
+            "p_wait",
+            "mean_wait_s",
+            "mean_queue_length",
+            "utilization",
+            "throughput_per_s",
+        ),
+        "M/M/c queueing (Erlang C, or M/M/c/K with a queue limit, or M/M/c+D "
+        "in sync mode)",
+    ) | {"mean_response_s": "the enqueue time (async) or M/M/c+D (sync)"}
     metric_specs = (
         Metric(
             "completed",
@@ -744,6 +763,104 @@ class QueueEngine(Engine):
             if seen >= need:
                 return value
         return masses[-1][0]
+
+    def picture(self) -> dict[str, Any]:
+        retiring = doomed = 0
+        for mark in self.marks.values():
+            if mark == RETIRE:
+                retiring += 1
+            else:
+                doomed += 1
+        return {
+            "mode": self.p["mode"],
+            "jobs_waiting": len(self.jobq),
+            "requests_waiting": len(self.backlog),
+            "retiring": retiring,
+            "doomed": doomed,
+        }
+
+    # Theory ------------------------------------------------------------------
+
+    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        p = self.p
+        lam, mu = p["arrival_rate"], p["service_rate"]
+        names = (
+            "p_wait",
+            "mean_wait_s",
+            "mean_queue_length",
+            "utilization",
+            "throughput_per_s",
+        )
+        out: dict[str, float | str | tuple[float, str]] = {}
+        if p["mode"] == "sync":
+            c, timeout = p["web_threads"], p["request_timeout_s"]
+            if p["queue_capacity"]:
+                why = (
+                    "sync mode with both a queue limit and a timeout: no closed "
+                    "form is used here; set the queue capacity to 0 for M/M/c+D"
+                )
+                return dict.fromkeys((*names, "mean_response_s"), why)
+            if p["service_dist"] != "exponential":
+                why = (
+                    "fixed job durations with a timeout (M/D/c+D): the formulas "
+                    "here assume exponential durations"
+                )
+                return dict.fromkeys((*names, "mean_response_s"), why)
+            fig = mmc_timeout_figures(lam, mu, c, timeout)
+            model = f"M/M/c+D (Erlang C with users who give up after {timeout:g} s)"
+            for name in (*names, "mean_response_s"):
+                out[name] = (fig[name], model)
+            return out
+        out["mean_response_s"] = (p["enqueue_ms"] / 1000.0, "the enqueue time")
+        c, cap = p["workers"], p["queue_capacity"]
+        load = lam / (c * mu) if c else math.inf
+        if c == 0:
+            why = "no worker is running: every job waits until one is added"
+            return out | dict.fromkeys(names, why)
+        if not cap and load >= 1:
+            why = (
+                f"load is {load:.2f}, at or above 1: the queue grows without "
+                "limit, so no steady state exists"
+            )
+            return out | dict.fromkeys(names, why)
+        if p["service_dist"] != "exponential":
+            if cap:
+                why = (
+                    "fixed job durations with a queue limit (M/D/c/K): no closed "
+                    "form here"
+                )
+                return out | dict.fromkeys(names, why)
+            out["utilization"] = (load, "lambda / (c mu)")
+            out["throughput_per_s"] = (lam, "every arrival, served")
+            if c == 1:
+                wait = md1_mean_wait(lam, 1.0 / mu)
+                model = "Pollaczek-Khinchine (M/D/1)"
+                out["p_wait"] = (load, model)
+                out["mean_wait_s"] = (wait, model)
+                out["mean_queue_length"] = (lam * wait, model)
+                return out
+            why = (
+                f"fixed job durations on {c} workers (M/D/c): Erlang's formulas "
+                "assume exponential durations"
+            )
+            return out | dict.fromkeys(
+                ("p_wait", "mean_wait_s", "mean_queue_length"), why
+            )
+        if not cap:
+            model = "Erlang C (M/M/c)"
+            figures = {
+                "p_wait": erlang_c(c, lam / mu),
+                "mean_wait_s": mmc_mean_wait(lam, mu, c),
+                "mean_queue_length": mmc_mean_queue_length(lam, mu, c),
+                "utilization": load,
+                "throughput_per_s": lam,
+            }
+        else:
+            model = f"M/M/c/K ({cap} places in the queue)"
+            figures = mmck_figures(lam, mu, c, cap)
+        for name in names:
+            out[name] = (figures[name], model)
+        return out
 
     # Commands ----------------------------------------------------------------
 

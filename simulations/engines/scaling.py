@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..theory.erlang import mmck_figures
 from ._fleet import RECENT_METRICS, FleetEngine
 from .base import (
     TICK,
@@ -276,6 +277,13 @@ class ScalingEngine(FleetEngine):
         ),
         "traffic.spike": "Traffic jumped to {factor} times normal until {until} s",
     }
+    theory_models = dict.fromkeys(
+        ("dropped_rps_recent", "served_rps_recent", "utilization_recent"),
+        # Round robin hands each server every n-th arrival, more regular than
+        # the Poisson stream the model assumes: with several servers it drops
+        # fewer than predicted (exact for one server).
+        "M/M/c/K per server, Poisson split (round robin drops fewer)",
+    )
     metric_specs = (
         Metric(
             "capacity_rps",
@@ -560,6 +568,56 @@ class ScalingEngine(FleetEngine):
                 for i in shown
             ],
             "server_state": [STATE_NAMES[self.state[i]] for i in shown],
+        }
+
+    def picture(self) -> dict[str, Any]:
+        shown = [i for i, s in enumerate(self.state) if s]
+        return {
+            "strategy": self.p["strategy"],
+            "busy": [self.busy[i] for i in shown],
+            "queued": [self.queued[i] for i in shown],
+            "workers": [self.workers[i] for i in shown],
+            "qcap": [self.qcap[i] for i in shown],
+        }
+
+    # Theory -----------------------------------------------------------------
+
+    def theory_key(self) -> tuple[Any, ...]:
+        # The prediction is for the traffic of now and the servers serving now.
+        serving = tuple((self.workers[i], self.qcap[i]) for i in self.live)
+        return (*super().theory_key(), self.rate, serving)
+
+    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        rate = self.rate
+        mu = 1000.0 / self.p["service_ms"]
+        serving = [(self.workers[i], self.qcap[i]) for i in self.live]
+        if not serving:
+            return {
+                "dropped_rps_recent": rate,
+                "served_rps_recent": 0.0,
+                "utilization_recent": "no server is serving now, so none is busy",
+            }
+        # Round robin gives each serving server 1/n of the traffic, whatever its
+        # size; servers of one size share one computation.
+        share = rate / len(serving)
+        served = busy = workers = 0.0
+        figures: dict[tuple[int, int], dict[str, float]] = {}
+        for c, places in serving:
+            if (c, places) not in figures:
+                figures[(c, places)] = mmck_figures(share, mu, c, places)
+            done = figures[(c, places)]["throughput_per_s"]
+            served += done
+            busy += done / mu
+            workers += c
+        model = (
+            "M/M/c/K (one server: exact)"
+            if len(serving) == 1
+            else self.theory_models["dropped_rps_recent"]
+        )
+        return {
+            "dropped_rps_recent": (rate - served, model),
+            "served_rps_recent": (served, model),
+            "utilization_recent": (busy / workers, model),
         }
 
     # Commands ---------------------------------------------------------------

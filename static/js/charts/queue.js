@@ -13,7 +13,7 @@ export default function mount(root, ctx) {
       title: "Jobs waiting and in service",
       yTitle: "jobs",
       series: [
-        { label: "Waiting", value: (f) => f.metrics.queue_length },
+        { label: "Waiting", value: (f) => f.metrics.queue_length, theory: "mean_queue_length" },
         { label: "In service", value: (f) => f.metrics.in_service },
       ],
     }, ctx),
@@ -21,8 +21,8 @@ export default function mount(root, ctx) {
       title: "Response and wait (last 3 s)",
       yTitle: "seconds",
       series: [
-        { label: "Response to the user", value: (f) => f.metrics.response_s_recent },
-        { label: "Wait before the work starts", value: (f) => f.metrics.wait_s_recent },
+        { label: "Response to the user", value: (f) => f.metrics.response_s_recent, theory: "mean_response_s" },
+        { label: "Wait before the work starts", value: (f) => f.metrics.wait_s_recent, theory: "mean_wait_s" },
       ],
     }, ctx),
     lineChart(root, {
@@ -30,7 +30,7 @@ export default function mount(root, ctx) {
       yTitle: "per second",
       series: [
         { label: "Arrivals", value: (f) => f.metrics.arrivals_per_s_recent },
-        { label: "Jobs done", value: (f) => f.metrics.done_per_s_recent },
+        { label: "Jobs done", value: (f) => f.metrics.done_per_s_recent, theory: "throughput_per_s" },
         { label: "Rejected or timed out", value: (f) => f.metrics.failed_per_s_recent, color: PALETTE[1] },
       ],
     }, ctx),
@@ -38,7 +38,7 @@ export default function mount(root, ctx) {
       title: "Utilization (last 3 s)",
       yTitle: "share of the pool busy",
       yRange: [0, 1.05],
-      series: [{ label: "Utilization", value: (f) => f.metrics.utilization_recent }],
+      series: [{ label: "Utilization", value: (f) => f.metrics.utilization_recent, theory: "utilization" }],
     }, ctx),
     barChart(root, {
       title: "Workers and web threads",

@@ -15,7 +15,7 @@ export default function mount(root, ctx) {
       series: [
         { label: "Capacity", value: (f) => f.metrics.capacity_rps },
         { label: "Traffic (last 3 s)", value: (f) => f.metrics.arrival_rps_recent, color: PALETTE[4] },
-        { label: "Dropped (last 3 s)", value: (f) => f.metrics.dropped_rps_recent, color: PALETTE[1] },
+        { label: "Dropped (last 3 s)", value: (f) => f.metrics.dropped_rps_recent, color: PALETTE[1], theory: "dropped_rps_recent" },
       ],
     }, ctx),
     lineChart(root, {
@@ -35,7 +35,7 @@ export default function mount(root, ctx) {
       title: "Utilisation (last 3 s)",
       yTitle: "share of workers busy",
       yRange: [0, 1.02],
-      series: [{ label: "Utilisation", value: (f) => f.metrics.utilization_recent }],
+      series: [{ label: "Utilisation", value: (f) => f.metrics.utilization_recent, theory: "utilization_recent" }],
     }, ctx),
     barChart(root, {
       title: "Workers busy in each server now",
