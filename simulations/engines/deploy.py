@@ -6,6 +6,7 @@ import math
 from heapq import heappop, heappush
 from typing import Any
 
+from ..theory.fleet import deploy_min_capacity, deploy_peak_servers
 from .base import (
     Command,
     CommandError,
@@ -21,6 +22,13 @@ INF = math.inf
 STRATEGIES = ("all_at_once", "rolling", "blue_green", "atomic")
 FLEETS = ("blue", "green")
 PROBE, INSTALLED, DEADLINE = 0, 1, 2
+# What each strategy leaves in service while a good release goes out.
+STRATEGY_MODELS = {
+    "all_at_once": "all at once: every server stops to update",
+    "rolling": "rolling batches: servers - batch size stay in service",
+    "blue_green": "blue/green: a full second fleet takes over",
+    "atomic": "atomic switch: servers keep running while the release is shipped",
+}
 RELEASES_KEPT = 3  # release directories kept on each server (atomic rollback)
 
 
@@ -140,6 +148,29 @@ class DeployEngine(Engine):
             "Roll back",
             "Go back to the previous release (stopping a deploy in progress).",
         ),
+        Command(
+            "kill_server",
+            "Kill server",
+            "A server's process crashes: its requests fail until the balancer's next "
+            "health check takes it out of service.",
+            args=(
+                Param("fleet", "choice", "blue", choices=FLEETS, help="Its fleet."),
+                Param(
+                    "number", "int", 1, 1, 100, help="Its number in the fleet (blue2)."
+                ),
+            ),
+        ),
+        Command(
+            "restart_server",
+            "Restart server",
+            "Start a crashed server again: it rejoins at its next passed health check.",
+            args=(
+                Param("fleet", "choice", "blue", choices=FLEETS, help="Its fleet."),
+                Param(
+                    "number", "int", 1, 1, 100, help="Its number in the fleet (blue2)."
+                ),
+            ),
+        ),
     )
     event_types = (
         "deploy.started",
@@ -254,6 +285,12 @@ class DeployEngine(Engine):
         ),
     )
 
+    theory_models = {
+        "min_capacity": "Servers left in service by the strategy during a good release "
+        "(rolling: servers - batch size)",
+        "peak_servers": "Servers the strategy runs at once (blue/green: two fleets)",
+    }
+
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> None:
         if values["batch_size"] > values["servers"]:
@@ -280,6 +317,7 @@ class DeployEngine(Engine):
         self.active: list[bool] = []
         self.probe_gen: list[int] = []  # a returning server's probes start afresh
         self.slice_hits: list[int] = []
+        self.crashed: list[bool] = []  # its process died; a restart or install fixes it
         self.live = 0
         # Timed happenings as (time, seq, kind, server or generation, tag); the
         # sentinel at INF keeps the heap from running empty.
@@ -316,6 +354,7 @@ class DeployEngine(Engine):
         self.fleets[fleet].append(i)
         self.active.append(True)
         self.slice_hits.append(0)
+        self.crashed.append(False)
         # Probes are spread over the interval (golden-ratio offsets) so that they
         # do not all land at once, however many servers there are.
         offset = (0.5 + i * 0.6180339887498949) % 1.0 * self.p["health_interval_s"]
@@ -355,16 +394,17 @@ class DeployEngine(Engine):
             for i in self.fleets[self.live] + self.fleets[1 - self.live]
             if self.registered[i] and self.healthy[i] and self.run[i]
         ]
-        if rotation == self.rotation and [self.run[i] for i in rotation] == [
-            abs(c) for c in self.codes
-        ]:
+        # A request to a crashed server or one running a broken version fails: its
+        # code is negative.
+        codes = [
+            -self.run[i] if self.bad[self.run[i]] or self.crashed[i] else self.run[i]
+            for i in rotation
+        ]
+        if rotation == self.rotation and codes == self.codes:
             return
         self._flush_hits()
         self.rotation = rotation
-        # A request to a server running a broken version fails: its code is negative.
-        self.codes = [
-            -self.run[i] if self.bad[self.run[i]] else self.run[i] for i in rotation
-        ]
+        self.codes = codes
         self.hits = [0] * len(rotation)
         versions = sorted({abs(c) for c in self.codes})
         self.good = sum(1 for c in self.codes if c > 0)
@@ -475,7 +515,7 @@ class DeployEngine(Engine):
             return  # the server left the fleet (and may have come back since)
         self._at(t + self.p["health_interval_s"], PROBE, i, gen)
         v = self.run[i]
-        ok = v > 0 and not self.bad[v]
+        ok = v > 0 and not self.bad[v] and not self.crashed[i]
         if ok != self.healthy[i]:
             self.healthy[i] = ok
             self.notes.append(
@@ -562,6 +602,7 @@ class DeployEngine(Engine):
                 self.registered[i] = False
                 self.run[i] = 0
                 self.healthy[i] = False
+                self.crashed[i] = False
                 self.notes.append(
                     {"type": "server.stopped", "t": t, "server": self.names[i]}
                 )
@@ -809,6 +850,100 @@ class DeployEngine(Engine):
         self._start(self.now, "rollback", self.history[-1])
         return self._take_notes()
 
+    def _server(self, command: str, fleet: str, number: int, crashed: bool) -> int:
+        """Return the id of server ``fleet``+``number``, which must be running and
+        crashed (or not), or raise CommandError listing the ones that are."""
+        ids = self.fleets[FLEETS.index(fleet)]
+        ok = [i for i in ids if self.run[i] and self.crashed[i] == crashed]
+        if number <= len(ids) and ids[number - 1] in ok:
+            return ids[number - 1]
+        what = "a crashed server" if crashed else "a running server"
+        allowed = ", ".join(self.names[i] for i in ok) or "none"
+        raise CommandError(
+            f"{command}.number",
+            f"{command}: {fleet}{number} is not {what}; {what}s: {allowed}",
+        )
+
+    def on_kill_server(self, fleet: str, number: int) -> list[Event]:
+        i = self._server("kill_server", fleet, number, crashed=False)
+        self.crashed[i] = True
+        self.notes.append(
+            {"type": "server.stopped", "t": self.now, "server": self.names[i]}
+        )
+        self._rerotate(self.now, announce=False)
+        return self._take_notes()
+
+    def on_restart_server(self, fleet: str, number: int) -> list[Event]:
+        i = self._server("restart_server", fleet, number, crashed=True)
+        self.crashed[i] = False
+        self._rerotate(self.now, announce=False)
+        return self._take_notes()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "crashed" not in state:  # a snapshot from before servers could crash
+            self.crashed = [False] * len(self.run)
+
+    # Picture and theory --------------------------------------------------------
+
+    def _server_state(self, i: int, in_service: set[int]) -> str:
+        if not self.run[i]:
+            plan = self.plan
+            return "updating" if plan is not None and plan["installing"] else "stopped"
+        if self.crashed[i]:
+            return "crashed"
+        if i in in_service:
+            return "serving"
+        if self.bad[self.run[i]]:
+            return "failing"
+        if self.registered[i]:
+            return "starting"
+        return "out of pool"
+
+    def picture(self) -> dict[str, Any]:
+        """Return each shown server's state and fleet, and the rollout's progress."""
+        shown = self.fleets[self.live] + [
+            i for i in self.fleets[1 - self.live] if self.run[i]
+        ]
+        shown.sort()
+        in_service = set(self.rotation)
+        plan = self.plan
+        progress = None
+        if plan is not None:
+            live = self.fleets[self.live]
+            target_fleet = (
+                self.fleets[1 - self.live]
+                if plan["strategy"] == "blue_green" and not plan["register"]
+                else live
+            )
+            done = sum(
+                1
+                for i in target_fleet
+                if self.run[i] == plan["target"] and self.healthy[i]
+            )
+            progress = {
+                "target": plan["target"],
+                "done": done,
+                "total": len(target_fleet),
+            }
+        return {
+            "states": [self._server_state(i, in_service) for i in shown],
+            "live_fleet": FLEETS[self.live],
+            "newest": len(self.bad) - 1,
+            "progress": progress,
+        }
+
+    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        p = self.p
+        n, b = p["servers"], p["batch_size"]
+        return {
+            "min_capacity": (
+                float(deploy_min_capacity(p["strategy"], n, b)),
+                STRATEGY_MODELS[p["strategy"]],
+            ),
+            "peak_servers": float(deploy_peak_servers(p["strategy"], n)),
+        }
+
     def _take_notes(self) -> list[Event]:
         events, self.notes = self.notes, []
         return events
@@ -855,6 +990,7 @@ class DeployEngine(Engine):
                     i = self.spares[fleet].pop(0)
                     self.fleets[fleet].append(i)
                     self.active[i] = True
+                    self.crashed[i] = False
                     self.run[i] = run
                     self.releases[i] = (
                         [*self.releases[i], run][-RELEASES_KEPT:] if run else []

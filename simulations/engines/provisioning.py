@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..theory.fleet import instance_utilization, spike_time_to_capacity
 from ._fleet import RECENT_METRICS, FleetEngine
 from .base import (
     Command,
@@ -353,6 +354,15 @@ class ProvisioningEngine(FleetEngine):
         ),
     )
 
+    theory_models = {
+        "cpu": "M/M/c/K utilisation of each instance in service (traffic split evenly)",
+        "time_to_capacity_s": "Upper bound: 2 checks, then a cooldown and a check "
+        "per further scale-out, then the slowest boot",
+    }
+    # Counted when the last spike started, for the time-to-capacity bound (class
+    # defaults: a snapshot from before they were kept reads them).
+    spike_live = 0
+    spike_desired = 0
     # Every instance has the same workers and queue, set by the parameters.
     derived = ("workers", "qcap")
     # A draining instance is terminated once it has served its last request.
@@ -647,6 +657,72 @@ class ProvisioningEngine(FleetEngine):
             ],
         }
 
+    def picture(self) -> dict[str, Any]:
+        """Return, per shown instance, its busy workers, its queue and how far
+        through a typical boot it is (1 once booted); whether an image bakes; and
+        the workers and CPU threshold the meters are drawn against."""
+        now = self.now
+        shown = [i for i in range(SLOTS) if self.state[i] != OFF]
+        shown.sort(key=lambda i: self.iid[i])
+        boot = []
+        for i in shown:
+            if self.state[i] == BOOTING:
+                typical = self.p[f"{self.boot_image[i]}_boot_s"]
+                boot.append(round(min(0.99, (now - self.launched_at[i]) / typical), 3))
+            else:
+                boot.append(1)
+        return {
+            "busy": [self.busy[i] for i in shown],
+            "queued": [self.queued[i] for i in shown],
+            "boot": boot,
+            "image": self.p["image"],
+            "baking": self.baking,
+            "workers": self.p["workers"],
+            "threshold": self.p["cpu_threshold"],
+        }
+
+    def theory_key(self) -> tuple[Any, ...]:
+        spike = (
+            (self.spike_rate, self.spike_live, self.spike_desired)
+            if self.spike_at is not None
+            else None
+        )
+        return (*super().theory_key(), len(self.live), self.rate, spike)
+
+    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        p = self.p
+        out: dict[str, float | str | tuple[float, str]] = {}
+        n = len(self.live)
+        if n:
+            out["cpu"] = instance_utilization(
+                self.rate,
+                n,
+                p["workers"],
+                p["service_ms"] / 1000.0,
+                p["workers"] * p["queue_per_worker"],
+            )
+        else:
+            out["cpu"] = "no instance is in service"
+        if self.spike_at is None:
+            out["time_to_capacity_s"] = "no spike yet: press Traffic spike"
+            return out
+        typical = p["golden_boot_s"] if p["image"] == "golden" else p["bare_boot_s"]
+        jitter = p["boot_jitter"]
+        bounds = spike_time_to_capacity(
+            spike_rate=self.spike_rate,
+            instance_rps=self._capacity(1),
+            in_service=self.spike_live,
+            desired=self.spike_desired,
+            step=p["scale_out_step"],
+            max_instances=p["max_instances"],
+            check_s=p["check_interval_s"],
+            cooldown_s=p["cooldown_s"],
+            boot_min_s=typical * (1 - jitter),
+            boot_max_s=typical * (1 + jitter),
+        )
+        out["time_to_capacity_s"] = bounds if isinstance(bounds, str) else bounds[1]
+        return out
+
     # Commands ---------------------------------------------------------------
 
     def on_spike(self, factor: float, duration_s: float) -> list[Event]:
@@ -655,6 +731,8 @@ class ProvisioningEngine(FleetEngine):
         self.spike_at = self.now
         self.spike_rate = self.p["arrival_rate"] * factor
         self.capacity_at = None
+        self.spike_live = len(self.live)
+        self.spike_desired = self._desired()
         events: list[Event] = [
             {
                 "type": "traffic.spike",

@@ -7,6 +7,12 @@ from collections import OrderedDict
 from heapq import heappop, heappush
 from typing import Any
 
+from ..theory.fleet import (
+    central_mean_latency_ms,
+    forced_logout_rate,
+    user_request_rate,
+)
+from ..theory.queueing import round_robin_move_probability
 from .base import Command, CommandError, Engine, Event, Metric, Param, Window
 
 STORES = ("local", "sticky", "central_cache", "central_db")
@@ -290,6 +296,21 @@ class SessionsEngine(Engine):
         Metric("latency_ms_recent", "Mean latency (last 3 s)", "ms", summary=False),
         Metric("store", "Session store", summary=False),
     )
+
+    theory_models = {
+        "mean_latency_ms": "Mean app time plus the session store's round trips "
+        "(a write at login, a read and a write after)",
+        "move_ratio": "Round robin over the servers up: (n - 1)/n move (sticky: none)",
+        "forced_logout_ratio": "Local sessions under round robin: a request finds "
+        "its session with chance 1/n",
+        "requests_per_s_recent": "Renewal-reward over a user's cycle of visits",
+        "forced_logouts_per_s_recent": "Renewal-reward: the session requests that "
+        "miss, per second",
+    }
+
+    # What the last kill (or reboot) of a running server destroyed, for the
+    # picture (a class default: a snapshot from before it was kept reads it).
+    last_loss: dict[str, Any] | None = None
 
     # World ------------------------------------------------------------------
 
@@ -667,6 +688,41 @@ class SessionsEngine(Engine):
             "store": self.p["store"],
         }
 
+    def picture(self) -> dict[str, Any]:
+        """Return what the last kill or reboot of a running server destroyed: its
+        sessions and their share of all sessions held (1/n expected, local)."""
+        return {"last_loss": self.last_loss}
+
+    def theory_key(self) -> tuple[Any, ...]:
+        return (*super().theory_key(), len(self.live))
+
+    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        p = self.p
+        names = tuple(self.theory_models)
+        n = len(self.live)
+        if not n:
+            return dict.fromkeys(names, "no server is up: every request fails")
+        store = STORES.index(p["store"])
+        items = p["items_per_visit"]
+        # Round robin meets the previous request's server with chance 1/n; a
+        # sticky cookie or a shared store always finds the session.
+        hit = 1.0 / n if store == LOCAL else 1.0
+        op_ms = (
+            p["cache_ms"]
+            if store == CENTRAL_CACHE
+            else p["db_ms"]
+            if store == CENTRAL_DB
+            else 0.0
+        )
+        rates = (p["users"], p["think_time_s"], p["offline_s"], items, hit)
+        return {
+            "mean_latency_ms": central_mean_latency_ms(p["app_ms"], op_ms, items),
+            "move_ratio": 0.0 if store == STICKY else round_robin_move_probability(n),
+            "forced_logout_ratio": 1.0 - hit,
+            "requests_per_s_recent": user_request_rate(*rates),
+            "forced_logouts_per_s_recent": forced_logout_rate(*rates),
+        }
+
     # Commands ---------------------------------------------------------------
 
     def _target(self, command: str, server: int, ok: list[int], what: str) -> int:
@@ -695,6 +751,14 @@ class SessionsEngine(Engine):
                 carts += 1
                 items += n
         lost = {"sessions_lost": len(memory), "carts_lost": carts, "items_lost": items}
+        if self.alive[s]:
+            held = len(self.central) + sum(len(m) for m in self.mem)
+            self.last_loss = {
+                "server": s + 1,
+                "sessions": len(memory),
+                "carts": carts,
+                "share": len(memory) / held if held else 0.0,
+            }
         self.totals["lost_sessions"] += len(memory)
         self.totals["lost_carts"] += carts
         self.totals["items_lost"] += items
@@ -705,11 +769,10 @@ class SessionsEngine(Engine):
     def on_kill(self, server: int) -> list[Event]:
         running = [s for s in range(len(self.alive)) if self.alive[s]]
         s = self._target("kill", server, running, "a running server")
+        lost = self._wipe(s)
         self.alive[s] = False
         self.live.remove(s)
-        return [
-            {"type": "sessions.kill", "t": self.now, "server": server} | self._wipe(s)
-        ]
+        return [{"type": "sessions.kill", "t": self.now, "server": server} | lost]
 
     def on_restart(self, server: int) -> list[Event]:
         s = self._target("restart", server, list(range(len(self.alive))), "a server")

@@ -29,6 +29,8 @@ export default function mount(root, ctx) {
       series: [
         { label: "On the newest version", value: (f) => f.metrics.servers_newest, color: PALETTE[2] },
         { label: "On an older version", value: (f) => f.metrics.servers_older, color: PALETTE[0] },
+        { label: "Lowest in service", value: (f) => f.metrics.min_capacity, color: PALETTE[1], dash: "dot", theory: "min_capacity" },
+        { label: "Most running", value: (f) => f.metrics.peak_servers, color: PALETTE[4], dash: "dashdot", theory: "peak_servers" },
       ],
     }, ctx),
     lineChart(root, {

@@ -37,6 +37,16 @@ export default function mount(root, ctx) {
         { label: "Off the release", value: (f) => f.metrics.version_drift, color: PALETTE[1], dash: "dot" },
       ],
     }, ctx),
+    lineChart(root, {
+      title: "CPU at the last check",
+      yTitle: "share busy",
+      series: [{ label: "CPU", value: (f) => f.metrics.cpu, theory: "cpu" }],
+    }, ctx),
+    lineChart(root, {
+      title: "Time to capacity after the last spike",
+      yTitle: "s",
+      series: [{ label: "Time to capacity", value: (f) => f.metrics.time_to_capacity_s, theory: "time_to_capacity_s" }],
+    }, ctx),
     barChart(root, {
       title: "Code version on each instance (its state under its name)",
       yTitle: "version",

@@ -23,7 +23,7 @@ export default function mount(root, ctx) {
     lineChart(root, {
       title: "Forced logouts per second (last 3 s)",
       yTitle: "logouts/s",
-      series: [{ label: "Forced logouts", value: (f) => f.metrics.forced_logouts_per_s_recent }],
+      series: [{ label: "Forced logouts", value: (f) => f.metrics.forced_logouts_per_s_recent, theory: "forced_logouts_per_s_recent" }],
     }, ctx),
     lineChart(root, {
       title: "Carts lost and split (running total)",
@@ -38,7 +38,12 @@ export default function mount(root, ctx) {
     lineChart(root, {
       title: "Mean latency (last 3 s)",
       yTitle: "ms",
-      series: [{ label: "Latency", value: (f) => f.metrics.latency_ms_recent }],
+      series: [{ label: "Latency", value: (f) => f.metrics.latency_ms_recent, theory: "mean_latency_ms" }],
+    }, ctx),
+    lineChart(root, {
+      title: "Requests per second (last 3 s)",
+      yTitle: "req/s",
+      series: [{ label: "Requests", value: (f) => f.metrics.requests_per_s_recent, theory: "requests_per_s_recent" }],
     }, ctx),
   );
 }
