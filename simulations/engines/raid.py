@@ -11,7 +11,9 @@ from ..theory.storage import (
     mttf_hours,
     rebuild_bits_read,
     rebuild_seconds,
+    tolerated_failures,
     ure_probability,
+    usable_tb,
 )
 from .base import (
     Command,
@@ -28,10 +30,37 @@ LEVELS = ("0", "1", "5", "6", "10")
 MAX_DISKS = 24
 YEAR_S = 365.25 * 86400
 CHUNKS = 200  # a rebuild copies a disk in this many chunks
+PICTURE_STRIPES = 4  # stripes the live picture draws
 FAIL, CHUNK = 0, 1
 
 Row = tuple[int, tuple[int, ...], tuple[int, ...]]
 Plan = tuple[int, ...]
+
+
+def stripe_labels(level: str, disks: int, stripes: int) -> list[str]:
+    """Return what each disk holds in the first ``stripes`` stripes, in words.
+
+    One string per stripe, one word per disk: "D3" for data block 3 (a mirror
+    holds the same block on every copy), "P" and "Q" for the parities.
+    """
+    rows = layout(level, disks)
+    out = []
+    for s in range(stripes):
+        words = [""] * disks
+        if level in ("0", "1", "10"):
+            # one block per copy set: every disk (RAID 1), a pair, a single disk
+            groups = list(dict.fromkeys(group for _, group, _ in rows))
+            for j, group in enumerate(groups):
+                for d in group:
+                    words[d] = f"D{s * len(groups) + j}"
+        else:
+            per = len(rows) // disks
+            for j, (home, _, parity) in enumerate(rows[(s % disks) * per :][:per]):
+                words[home] = f"D{s * per + j}"
+                for name, d in zip("PQ", parity):
+                    words[d] = name
+        out.append(" ".join(words))
+    return out
 
 
 def layout(level: str, disks: int) -> list[Row]:
@@ -305,6 +334,13 @@ class RaidEngine(Engine):
         Metric("disk_failures", "Disk failures", "disks"),
         Metric("ures", "Unrecoverable read errors", "errors"),
         Metric("lost_stripes", "Stripes lost to read errors", "stripes"),
+        Metric("rebuilds", "Rebuilds finished", "rebuilds"),
+        Metric(
+            "rebuild_ure_share",
+            "Rebuilds that met a read error",
+            help="Share of the finished rebuilds during which at least one bit "
+            "read could not be read back.",
+        ),
         Metric(
             "array_days",
             "Array time",
@@ -339,7 +375,17 @@ class RaidEngine(Engine):
         "_write_plans",
         "_kill",
         "_efficiency",
+        "_stripes",
     )
+    theory_models = {
+        "usable_tb": "data disks x disk size (RAID 0: all, 1: one, 5: N-1, "
+        "6: N-2, 10: N/2)",
+        "tolerated_failures": "failures survived whichever disks fail "
+        "(RAID 0: 0, 1: N-1, 5: 1, 6: 2, 10: 1)",
+        "rebuild_time_s": "disk size / rebuild rate",
+        "rebuild_ure_share": "1 - (1 - p)^bits read from the survivors "
+        "(independent bit errors)",
+    }
 
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> None:
@@ -357,6 +403,13 @@ class RaidEngine(Engine):
             )
 
     # Layout ----------------------------------------------------------------
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A snapshot from before rebuilds were counted carries on from none.
+        state.setdefault("rebuilds", 0)
+        state.setdefault("rebuilds_with_ure", 0)
+        state.setdefault("ure_in_rebuild", [False] * len(state["state"]))
+        super().__setstate__(state)
 
     def rebuild(self) -> None:
         level, disks = self.p["level"], self.p["disks"]
@@ -377,6 +430,7 @@ class RaidEngine(Engine):
             self._efficiency = (len(group) - len(parity)) / len(group)
         else:
             self._efficiency = 1 / len(group)
+        self._stripes = stripe_labels(level, disks, PICTURE_STRIPES)
         if len(getattr(self, "state", ())) == disks:
             self._plan()
 
@@ -441,6 +495,9 @@ class RaidEngine(Engine):
         self.lost_stripes = 0
         self.disk_failures = 0
         self.ures = 0
+        self.rebuilds = 0
+        self.rebuilds_with_ure = 0
+        self.ure_in_rebuild = [False] * n
         self.bits_to_ure = self._ure_gap()
         self._plan()
         rate = self.p["io_rate"]
@@ -524,6 +581,7 @@ class RaidEngine(Engine):
         self.state[disk] = "rebuilding"
         self.epoch[disk] += 1
         self.done[disk] = 0
+        self.ure_in_rebuild[disk] = False
         self.started[disk] = self._array_time(when)
         self._schedule_chunk(disk, when)
         self._schedule_failure(disk, when)
@@ -550,6 +608,7 @@ class RaidEngine(Engine):
             bits -= self.bits_to_ure
             self.bits_to_ure = self._ure_gap()
             self.ures += 1
+            self.ure_in_rebuild[disk] = True
             recovered = self._redundant(disk)
             events.append(
                 {"type": "raid.ure", "t": when, "disk": disk, "recovered": recovered}
@@ -567,6 +626,8 @@ class RaidEngine(Engine):
             return events
         self.state[disk] = "ok"
         self.epoch[disk] += 1
+        self.rebuilds += 1
+        self.rebuilds_with_ure += self.ure_in_rebuild[disk]
         self._plan()
         self._schedule_failure(disk, when)
         events.append(
@@ -810,6 +871,10 @@ class RaidEngine(Engine):
             "disk_failures": self.disk_failures,
             "ures": self.ures,
             "lost_stripes": self.lost_stripes,
+            "rebuilds": self.rebuilds,
+            "rebuild_ure_share": (
+                self.rebuilds_with_ure / self.rebuilds if self.rebuilds else 0.0
+            ),
             "array_days": self.array_s / 86400,
             "mttdl_textbook_years": (
                 None if math.isinf(mttdl) else mttdl / (YEAR_S / 3600)
@@ -829,3 +894,43 @@ class RaidEngine(Engine):
                 capacity * recent_writes / recent_write_ios if recent_write_ios else 0.0
             ),
         }
+
+    def picture(self) -> dict[str, Any]:
+        """Return the blocks of the first stripes and each rebuild's progress."""
+        return {
+            "level": self.p["level"],
+            "stripes": self._stripes,
+            "rebuild": {str(d): self.done[d] / CHUNKS for d in self._rebuilding()},
+        }
+
+    def theory_key(self) -> tuple[Any, ...]:
+        p = self.p
+        return (
+            p["level"],
+            p["disks"],
+            p["disk_tb"],
+            p["rebuild_mb_s"],
+            p["ure_per_bit"],
+        )
+
+    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        p = self.p
+        level, n = p["level"], p["disks"]
+        data = {"0": "N", "1": "1", "5": "N - 1", "6": "N - 2", "10": "N / 2"}[level]
+        out: dict[str, float | str | tuple[float, str]] = {
+            "usable_tb": (
+                usable_tb(level, n, p["disk_tb"]),
+                f"RAID {level}: {data} disks' worth of data",
+            ),
+            "tolerated_failures": tolerated_failures(level, n),
+        }
+        if level == "0":
+            gap = "RAID 0 keeps no copy or parity: a failed disk cannot be rebuilt"
+            out["rebuild_time_s"] = gap
+            out["rebuild_ure_share"] = gap
+            return out
+        out["rebuild_time_s"] = rebuild_seconds(p["disk_tb"], p["rebuild_mb_s"])
+        out["rebuild_ure_share"] = ure_probability(
+            rebuild_bits_read(level, n, p["disk_tb"]), p["ure_per_bit"]
+        )
+        return out

@@ -7,12 +7,23 @@ from bisect import bisect_left, bisect_right
 from typing import Any
 
 from ..sampling import zipf_cdf
+from ..theory.storage import (
+    consistent_moved_fraction,
+    modulo_remap_fraction,
+    range_moved_fraction,
+)
 from .base import Command, CommandError, Engine, Event, Metric, Param, Window
 
 MASK64 = (1 << 64) - 1
 MAX_SHARDS = 64
 KEY_SALT = 0x5EED_0F_4B_E1_5
 STRATEGIES = ("modulo", "range", "consistent")
+PICTURE_MOVED_S = 5.0  # simulated seconds a resize's moved keys stay in the picture
+Bounds = tuple[tuple[float, int], ...]
+Topology = tuple[tuple[int, ...], Bounds]
+# What the last re-route was: (strategy, shards before, shards after, ranges
+# before, ranges after) for a resize, or ("setting", name) for a changed setting.
+Resize = tuple[Any, ...]
 
 
 def mix64(x: int) -> int:
@@ -216,9 +227,21 @@ class ShardingEngine(Engine):
         ),
         Metric("hot_key", "Hot key", summary=False, unset="none"),
     )
+    theory_models = {
+        "moved_fraction": "the share a resize moves: hash modulo, hash ring "
+        "(Karger et al. 1997) or range split",
+    }
     derived = ("_cdf", "_hash", "_owner", "_key_counts")
 
     # Topology --------------------------------------------------------------
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A snapshot from before re-routes were recorded carries on with none.
+        for name, value in (("resized", None), ("resized_t", -1.0)):
+            state.setdefault(name, value)
+        state.setdefault("moved_from", {})
+        state.setdefault("moved_to", {})
+        super().__setstate__(state)
 
     def rebuild(self) -> None:
         self._cdf = zipf_cdf(self.p["keys"], self.p["zipf_s"])
@@ -282,6 +305,10 @@ class ShardingEngine(Engine):
         self.moved_fraction = 0.0
         self.moved_keys = 0
         self.moved_traffic = 0.0
+        self.resized: Resize | None = None
+        self.resized_t = -1.0
+        self.moved_from: dict[str, int] = {}
+        self.moved_to: dict[str, int] = {}
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -289,20 +316,44 @@ class ShardingEngine(Engine):
         self.requests = 0
         self.load = [0] * MAX_SHARDS
 
-    def _rebalance(self, strategy: str, vnodes: int, change: dict[str, Any]) -> Event:
-        """Re-route every key under the new topology and record how many moved."""
+    def _topology(self) -> Topology:
+        return tuple(self.live), tuple(self.bounds)
+
+    def _rebalance(
+        self,
+        strategy: str,
+        vnodes: int,
+        change: dict[str, Any],
+        before_topology: Topology | None = None,
+    ) -> Event:
+        """Re-route every key under the new topology and record how many moved.
+
+        ``before_topology`` (shards and ranges before a resize) makes the move a
+        resize, which theory predicts; without it a setting changed.
+        """
         before = self._owner
         after = self._assign(strategy, vnodes)
         moved = 0
         traffic = 0.0
         cdf = self._cdf
         previous = 0.0
+        moved_from = [0] * MAX_SHARDS
+        moved_to = [0] * MAX_SHARDS
         for k, (a, b) in enumerate(zip(before, after)):
             if a != b:
                 moved += 1
                 traffic += cdf[k] - previous
+                moved_from[a] += 1
+                moved_to[b] += 1
             previous = cdf[k]
         self._set_owner(after)
+        self.moved_from = {str(s): n for s, n in enumerate(moved_from) if n}
+        self.moved_to = {str(s): n for s, n in enumerate(moved_to) if n}
+        self.resized_t = self.now
+        if before_topology is None:
+            self.resized = ("setting", next(iter(change), "strategy"))
+        else:
+            self.resized = (strategy, *before_topology, *self._topology())
         keys = len(after)
         self.moved_keys = moved
         self.moved_fraction = moved / keys
@@ -348,8 +399,13 @@ class ShardingEngine(Engine):
             raise CommandError(
                 "add_shard", f"at most {MAX_SHARDS} shards; there are {len(self.live)}"
             )
+        before = self._topology()
         sid = self._add()
-        return [self._rebalance(self.p["strategy"], self.p["vnodes"], {"added": sid})]
+        return [
+            self._rebalance(
+                self.p["strategy"], self.p["vnodes"], {"added": sid}, before
+            )
+        ]
 
     def on_remove_shard(self, shard: int) -> list[Event]:
         live = ", ".join(str(s) for s in sorted(self.live))
@@ -363,9 +419,12 @@ class ShardingEngine(Engine):
                 f"remove_shard: no shard {shard}; "
                 f"shards: {live} (or -1 for the newest)",
             )
+        before = self._topology()
         self._remove(shard)
         return [
-            self._rebalance(self.p["strategy"], self.p["vnodes"], {"removed": shard})
+            self._rebalance(
+                self.p["strategy"], self.p["vnodes"], {"removed": shard}, before
+            )
         ]
 
     def on_hot_key(self, key: int, share: float, seconds: float) -> list[Event]:
@@ -393,12 +452,15 @@ class ShardingEngine(Engine):
             self.p["shards"] = len(self.live)
             # rebuild() routed with the old topology: resize it, then re-route
             change: dict[str, Any] = {}
+            before = self._topology()
             while len(self.live) < wanted:
                 change.setdefault("added", []).append(self._add())
             while len(self.live) > wanted:
                 change.setdefault("removed", []).append(self.live[-1])
                 self._remove(self.live[-1])
-            return [self._rebalance(self.p["strategy"], self.p["vnodes"], change)]
+            return [
+                self._rebalance(self.p["strategy"], self.p["vnodes"], change, before)
+            ]
         if name in ("strategy", "vnodes"):
             # rebuild() already routed with the new setting; compare with the old
             strategy = old if name == "strategy" else self.p["strategy"]
@@ -487,4 +549,59 @@ class ShardingEngine(Engine):
             if recent_mean
             else 0.0,
             "hot_key": self.hot[0] if self.hot else -1,
+        }
+
+    def picture(self) -> dict[str, Any]:
+        """Return the shards in routing order (ranges: in key order), where the last
+        re-route moved keys from and to, and the shard of the hot key."""
+        strategy = self.p["strategy"]
+        picture: dict[str, Any] = {
+            "strategy": strategy,
+            "order": [sid for _, sid in self.bounds]
+            if strategy == "range"
+            else list(self.live),
+            "moved_at": self.resized_t,
+            "hot_shard": self._owner[self.hot[0]] if self.hot else -1,
+        }
+        # Only a recent move is drawn: older frames leave the counts out.
+        if self.resized_t >= 0 and self.now - self.resized_t <= PICTURE_MOVED_S:
+            picture["moved_from"] = self.moved_from
+            picture["moved_to"] = self.moved_to
+        return picture
+
+    def theory_key(self) -> tuple[Any, ...]:
+        return (self.resized,)
+
+    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        resized = self.resized
+        if resized is None:
+            return {
+                "moved_fraction": "no shard has been added or removed yet: "
+                "the prediction is for a resize"
+            }
+        if resized[0] == "setting":
+            return {
+                "moved_fraction": f"the last re-route changed the {resized[1]}, "
+                "not the number of shards: the prediction is for a resize"
+            }
+        strategy, old, old_bounds, new, new_bounds = resized
+        if strategy == "modulo":
+            return {
+                "moved_fraction": (
+                    modulo_remap_fraction(old, new),
+                    "hash modulo: 1 - min(n, m) / lcm(n, m) for n to m shards",
+                )
+            }
+        if strategy == "consistent":
+            return {
+                "moved_fraction": (
+                    consistent_moved_fraction(len(old), len(new)),
+                    "a hash ring: |m - n| / max(n, m) (Karger et al. 1997)",
+                )
+            }
+        return {
+            "moved_fraction": (
+                range_moved_fraction(old_bounds, new_bounds),
+                "key ranges: the share of the key range that changed shard",
+            )
         }

@@ -267,6 +267,14 @@ class SqlLabEngine(Engine):
         "from SCAN to SEARCH; rename a product and count the rows written."
     )
     bench_unit = "queries"
+    # Real query times, read from the clock: a replay measures them again.
+    wall_clock_metrics = (
+        "mean_query_ms",
+        "p95_query_ms",
+        "slow_queries",
+        "query_ms_recent",
+        "mean_query_ms_recent",
+    )
     params = (
         Param(
             "users",

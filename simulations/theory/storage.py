@@ -121,13 +121,16 @@ def mttdl_hours(level: str, disks: int, mttf_h: float, mttr_h: float) -> float:
     """
     if math.isinf(mttf_h):
         return math.inf
-    if level == "10":
-        return mttf_h**2 / (disks * mttr_h) if mttr_h > 0 else math.inf
-    k = tolerated_failures(level, disks)
-    if k and mttr_h <= 0:
+    try:
+        if level == "10":
+            return mttf_h**2 / (disks * mttr_h) if mttr_h > 0 else math.inf
+        k = tolerated_failures(level, disks)
+        if k and mttr_h <= 0:
+            return math.inf
+        falling = math.prod(disks - i for i in range(k + 1))
+        return mttf_h ** (k + 1) / (falling * mttr_h**k)
+    except OverflowError:  # disks that next to never fail: longer than a float holds
         return math.inf
-    falling = math.prod(disks - i for i in range(k + 1))
-    return mttf_h ** (k + 1) / (falling * mttr_h**k)
 
 
 # Sharding ------------------------------------------------------------------
@@ -144,13 +147,29 @@ def modulo_moved_fraction(old: int, new: int) -> float:
     return 1.0 - min(old, new) / lcm
 
 
+def modulo_remap_fraction(before: tuple[int, ...], after: tuple[int, ...]) -> float:
+    """Return the share of keys that move when ``before[h % n]`` becomes ``after[h % m]``.
+
+    ``before`` and ``after`` list the shards in routing order. Residues modulo
+    lcm(n, m) are equally likely for a uniform hash; a key stays when both
+    lists name the same shard for it. Appending shards gives
+    ``modulo_moved_fraction``; removing a shard from the middle instead of the
+    end moves other keys, but as many of them.
+    """
+    n, m = len(before), len(after)
+    lcm = n * m // math.gcd(n, m)
+    stay = sum(1 for r in range(lcm) if before[r % n] == after[r % m])
+    return 1.0 - stay / lcm
+
+
 def consistent_moved_fraction(old: int, new: int) -> float:
     """Return the expected share of keys that move on a hash ring.
 
-    Adding a shard to n moves only the keys the newcomer takes, 1 / (n + 1) on
-    average; removing one of n moves only its own keys, 1 / n.
+    Only the keys the newcomers take move (Karger et al. 1997): adding a shard
+    to n moves 1 / (n + 1) on average, adding m - n of them (m - n) / m;
+    removing one of n moves only its own keys, 1 / n.
     """
-    return 1.0 / max(old, new)
+    return abs(new - old) / max(old, new)
 
 
 def consistent_moved_sd(old: int, new: int, vnodes: int, keys: int) -> float:
@@ -174,3 +193,32 @@ def range_split_moved_fraction(shards: int) -> float:
     The newcomer takes the upper half of one range: 1 / (2 n) of the keys.
     """
     return 1.0 / (2 * shards)
+
+
+def range_moved_fraction(
+    before: Iterable[tuple[float, int]], after: Iterable[tuple[float, int]]
+) -> float:
+    """Return the share of the key space whose owner differs between two range maps.
+
+    A map is a sorted list of (start, shard) with the first start at 0: each
+    shard owns [start, next start). With many keys the moved share of keys is
+    this length, whatever splits or merges happened.
+    """
+
+    def pieces(bounds: Iterable[tuple[float, int]]) -> list[tuple[float, float, int]]:
+        starts = list(bounds)
+        ends = [s for s, _ in starts[1:]] + [1.0]
+        return [(s, e, sid) for (s, sid), e in zip(starts, ends)]
+
+    old, new = pieces(before), pieces(after)
+    cuts = sorted({0.0, 1.0, *(s for s, _, _ in old), *(s for s, _, _ in new)})
+    moved = 0.0
+    i = j = 0
+    for lo, hi in zip(cuts, cuts[1:]):
+        while old[i][1] <= lo:
+            i += 1
+        while new[j][1] <= lo:
+            j += 1
+        if old[i][2] != new[j][2]:
+            moved += hi - lo
+    return moved

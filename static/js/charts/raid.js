@@ -47,6 +47,12 @@ export default function mount(root, ctx) {
       ],
     }, ctx),
     lineChart(root, {
+      title: "Rebuilds that met an unreadable bit",
+      yTitle: "share of finished rebuilds",
+      yRange: [0, 1.02],
+      series: [{ label: "Measured", value: (f) => (f.metrics.rebuilds ? f.metrics.rebuild_ure_share : null), theory: "rebuild_ure_share" }],
+    }, ctx),
+    lineChart(root, {
       title: "Failures, read errors and losses",
       yTitle: "count",
       series: [

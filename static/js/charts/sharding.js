@@ -29,7 +29,7 @@ export default function mount(root, ctx) {
       yTitle: "share of all keys",
       yRange: [0, 1.02],
       series: [
-        { label: "Measured", value: (f) => f.metrics.moved_fraction },
+        { label: "Measured", value: (f) => f.metrics.moved_fraction, theory: "moved_fraction" },
         { label: "Modulo after adding a shard: (n-1)/n", value: moduloMoved, color: PALETTE[1], dash: "dash" },
         { label: "Consistent hashing after adding: 1/n", value: ringMoved, color: PALETTE[2], dash: "dot" },
       ],
