@@ -134,3 +134,86 @@ def play_step(page, label: str) -> None:
     button = page.locator(f"li.step [data-step-actions]:text('{label}')")
     answer_prediction(page, button.locator("xpath=ancestor::li[1]"))
     button.click()
+
+
+# The live pictures' tests (tests/browser/test_pictures_*.py) share these.
+
+STATE_OF = """(name) => {
+  for (const g of document.querySelectorAll('#sim .picture .pic-node')) {
+    const n = g.querySelector('.pic-name');
+    if (n && n.textContent === name) return g.dataset.state || '';
+  }
+  return null;
+}"""
+"""A function of the page: the state of the picture's component named ``name``
+(``''`` when it has none), or null when there is no such component."""
+
+
+def start_run(page, app_url, kind, speed="8", *, selects=None, numbers=None):
+    """Open the sandbox of engine ``kind``, set its parameters (``selects`` by
+    choice, ``numbers`` typed in), press Run at ``speed`` and wait for 5 frames."""
+    page.goto(f"{app_url}/sandbox/{kind}/")
+    page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
+    for name, value in (selects or {}).items():
+        page.select_option(f"#sim [data-param={name}] select", value)
+    for name, value in (numbers or {}).items():
+        field = f"#sim [data-param={name}] input[type=number]"
+        page.fill(field, str(value))
+        page.press(field, "Tab")
+    page.select_option("#sim-speed", speed)
+    page.click("#sim .btn-primary")
+    page.wait_for_function(
+        "() => Number(document.querySelector('.sim').dataset.seq) >= 5",
+        timeout=20_000,
+    )
+
+
+def wait_for_command(page, name, before=None):
+    """Wait until the run's last command is one named ``name`` (and, given
+    ``before``, the last command read before it was sent, a newer one)."""
+    page.wait_for_function(
+        "([name, before]) => { const c = document.querySelector('.sim')"
+        ".dataset.lastCommand; return Boolean(c) && c !== before"
+        " && c.startsWith(name + '@'); }",
+        arg=[name, before],
+        timeout=10_000,
+    )
+
+
+def wait_for_state(page, name, state):
+    """Wait until the picture's component named ``name`` says ``state``."""
+    page.wait_for_function(
+        f"([name, state]) => ({STATE_OF})(name) === state",
+        arg=[name, state],
+        timeout=10_000,
+    )
+
+
+def wait_for_change(page, selector="#sim .picture svg"):
+    """Wait until the text of ``selector`` (the picture's drawing) changes from
+    what it is now."""
+    before = page.text_content(selector)
+    page.wait_for_function(
+        "([sel, before]) => document.querySelector(sel).textContent !== before",
+        arg=[selector, before],
+        timeout=10_000,
+    )
+
+
+def wait_for_words(page, test, timeout=10_000):
+    """Wait until the picture's sentence passes ``test``, a JavaScript function of
+    its text: ``"(t) => t.includes('server 2 down')"``."""
+    page.wait_for_function(
+        f"() => ({test})(document.querySelector('#sim .picture-words').textContent)",
+        timeout=timeout,
+    )
+
+
+def picture_text(page):
+    """All the text of the picture's drawing."""
+    return page.text_content("#sim .picture svg")
+
+
+def button(page, label_start):
+    """The picture's button whose label starts with ``label_start``."""
+    return page.locator(f".picture [role=button][aria-label^='{label_start}']")

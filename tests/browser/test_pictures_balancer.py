@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import (
+    start_run,
+    wait_for_command,
+    wait_for_state,
+    wait_for_words,
+)
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
 PICTURE = "#sim .picture"
-
-
-def start(page, app_url, strategy=None):
-    page.goto(f"{app_url}/sandbox/balancer/")
-    page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
-    if strategy:
-        page.select_option("#sim-p-strategy", strategy)
-    page.select_option("#sim-speed", "4")
-    page.click("#sim .btn-primary")
-    page.wait_for_function(
-        "() => Number(document.querySelector('.sim').dataset.seq) >= 5",
-        timeout=20_000,
-    )
 
 
 def server(page, number):
@@ -30,19 +24,10 @@ def state_of(locator):
     return locator.locator(".pic-state").text_content()
 
 
-def wait_for_command(page, name, before):
-    page.wait_for_function(
-        "([name, before]) => { const c = document.querySelector('.sim')"
-        ".dataset.lastCommand; return c && c !== before && c.startsWith(name + '@'); }",
-        arg=[name, before],
-        timeout=10_000,
-    )
-
-
 def test_servers_show_their_load_and_a_click_kills_one_and_enter_revives_it(
     page, app_url
 ):
-    start(page, app_url)
+    start_run(page, app_url, "balancer", "4")
     balancer = page.locator(f"{PICTURE} .pic-node:has(.pic-name:text-is('Balancer'))")
     assert state_of(balancer) == "round robin"
     # The picture follows the frames: the servers' held counts change.
@@ -62,19 +47,10 @@ def test_servers_show_their_load_and_a_click_kills_one_and_enter_revives_it(
     before = page.get_attribute(".sim", "data-last-command")
     two.click()
     wait_for_command(page, "kill", before)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#sim .picture .pic-node')].some((n) =>"
-        " n.querySelector('.pic-name').textContent === 's2'"
-        " && n.dataset.state === 'down')",
-        timeout=10_000,
-    )
+    wait_for_state(page, "s2", "down")
     assert state_of(two) == "down"
     assert two.get_attribute("aria-label") == "Revive server 2"
-    page.wait_for_function(
-        "() => document.querySelector('#sim .picture-words').textContent"
-        ".includes('server 2 down')",
-        timeout=10_000,
-    )
+    wait_for_words(page, "(t) => t.includes('server 2 down')")
     # Four servers left take a load of 1: the lines give way to a reason.
     page.wait_for_function(
         "() => document.querySelectorAll(\"#sim .chart-plot[data-theory='line']\")"
@@ -100,7 +76,7 @@ def test_servers_show_their_load_and_a_click_kills_one_and_enter_revives_it(
 def test_dns_round_robin_shows_each_resolvers_cached_answer_and_no_theory_line(
     page, app_url
 ):
-    start(page, app_url, "dns_round_robin")
+    start_run(page, app_url, "balancer", "4", selects={"strategy": "dns_round_robin"})
     resolver = page.locator(
         f"{PICTURE} .pic-node:has(.pic-name:text-is('Client 10.0.0.0'))"
     )

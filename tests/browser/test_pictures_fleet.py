@@ -8,41 +8,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import (
+    STATE_OF,
+    start_run,
+    wait_for_command,
+    wait_for_state,
+)
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
-
-STATE_OF = """(name) => {
-  for (const g of document.querySelectorAll('#sim .picture .pic-node')) {
-    const n = g.querySelector('.pic-name');
-    if (n && n.textContent === name) return g.dataset.state || '';
-  }
-  return null;
-}"""
-
-
-def start(page, app_url, kind):
-    page.goto(f"{app_url}/sandbox/{kind}/")
-    page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
-    page.select_option("#sim select[id$=speed]", "8")
-    page.click("#sim .btn-primary")
-    page.wait_for_function(
-        "() => Number(document.querySelector('.sim').dataset.seq) >= 5",
-        timeout=20_000,
-    )
-
-
-def wait_state(page, name, state):
-    page.wait_for_function(
-        f"() => ({STATE_OF})({name!r}) === {state!r}", timeout=10_000
-    )
-
-
-def wait_command(page, name):
-    page.wait_for_function(
-        "(name) => (document.querySelector('.sim').dataset.lastCommand || '')"
-        ".startsWith(name + '@')",
-        arg=name,
-        timeout=10_000,
-    )
 
 
 def assert_theory_line(page):
@@ -54,17 +27,17 @@ def assert_theory_line(page):
 def test_the_deploy_picture_follows_a_rollout_and_a_server_crashes_on_enter(
     page, app_url
 ):
-    start(page, app_url, "deploy")
-    wait_state(page, "blue5", "serving")
+    start_run(page, app_url, "deploy")
+    wait_for_state(page, "blue5", "serving")
     server = page.locator("#sim .picture [aria-label='Kill server blue5']")
     server.focus()
     page.keyboard.press("Enter")
-    wait_command(page, "kill_server")
-    wait_state(page, "blue5", "crashed")
+    wait_for_command(page, "kill_server")
+    wait_for_state(page, "blue5", "crashed")
     assert page.locator("#sim .picture [aria-label='Restart server blue5']").count()
     page.click("#sim button[data-command=deploy]")
     # The first rolling batch leaves service to update: the picture says so.
-    wait_state(page, "blue1", "updating")
+    wait_for_state(page, "blue1", "updating")
     page.wait_for_function(
         "() => document.querySelector('#sim .picture').textContent"
         ".includes('Rollout to v2')",
@@ -77,16 +50,16 @@ def test_the_deploy_picture_follows_a_rollout_and_a_server_crashes_on_enter(
 def test_the_provisioning_picture_boots_a_replacement_for_a_killed_instance(
     page, app_url
 ):
-    start(page, app_url, "provisioning")
+    start_run(page, app_url, "provisioning")
     page.wait_for_function(
         f"() => ({STATE_OF})('CPU') && ({STATE_OF})('CPU').endsWith('% busy')",
         timeout=10_000,
     )
-    wait_state(page, "i-0", "in service")
+    wait_for_state(page, "i-0", "in service")
     page.click("#sim .picture [aria-label='Kill instance i-0']")
-    wait_command(page, "kill_instance")
+    wait_for_command(page, "kill_instance")
     # The killed instance is gone and the group boots its replacement.
-    wait_state(page, "i-2", "booting")
+    wait_for_state(page, "i-2", "booting")
     assert page.evaluate(f"() => ({STATE_OF})('i-0')") is None
     assert_theory_line(page)
     assert page.errors == []
@@ -95,16 +68,16 @@ def test_the_provisioning_picture_boots_a_replacement_for_a_killed_instance(
 def test_the_sessions_picture_shows_the_sessions_lost_with_a_killed_server(
     page, app_url
 ):
-    start(page, app_url, "sessions")
-    wait_state(page, "s2", "up")
+    start_run(page, app_url, "sessions")
+    wait_for_state(page, "s2", "up")
     page.wait_for_function(
         "() => [...document.querySelectorAll('#sim .picture .pic-detail')]"
         ".some((t) => /^[1-9][\\d,]* sessions$/.test(t.textContent))",
         timeout=10_000,
     )
     page.click("#sim .picture [aria-label='Kill server 2']")
-    wait_command(page, "kill")
-    wait_state(page, "s2", "down")
+    wait_for_command(page, "kill")
+    wait_for_state(page, "s2", "down")
     page.wait_for_function(
         "() => document.querySelector('#sim .picture').textContent"
         ".includes('Last loss: server 2')",

@@ -8,52 +8,24 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import (
+    picture_text,
+    start_run,
+    wait_for_change,
+    wait_for_command,
+    wait_for_words,
+)
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
-
-
-def start(page, app_url, kind, *, selects=None, numbers=None):
-    page.goto(f"{app_url}/sandbox/{kind}/")
-    page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
-    for name, value in (selects or {}).items():
-        page.select_option(f"#sim [data-param={name}] select", value)
-    for name, value in (numbers or {}).items():
-        field = f"#sim [data-param={name}] input[type=number]"
-        page.fill(field, str(value))
-        page.press(field, "Tab")
-    page.select_option("#sim select[id$=speed]", "8")
-    page.click("#sim .btn-primary")
-    page.wait_for_function(
-        "() => Number(document.querySelector('.sim').dataset.seq) >= 5",
-        timeout=20_000,
-    )
-
-
-def wait_for_command(page, name):
-    page.wait_for_function(
-        "(name) => (document.querySelector('.sim').dataset.lastCommand || '')"
-        ".startsWith(name + '@')",
-        arg=name,
-        timeout=10_000,
-    )
-
-
-def picture_text(page):
-    return page.text_content("#sim figure.picture svg")
 
 
 def test_the_queue_picture_follows_the_jobs_and_a_worker_dies_from_the_keyboard(
     page, app_url
 ):
-    start(page, app_url, "queue")
+    start_run(page, app_url, "queue")
     workers = page.locator("#sim figure.picture [data-role=worker]")
     assert workers.count() == 4
-    first = picture_text(page)
-    page.wait_for_function(
-        "(before) => document.querySelector('#sim figure.picture svg').textContent"
-        " !== before",
-        arg=first,
-        timeout=10_000,
-    )
+    wait_for_change(page)
     assert "Job queue:" in picture_text(page)
     assert page.locator("#sim figure.picture [data-state=killed]").count() == 0
     # Erlang C draws its dashed lines beside the measured figures.
@@ -75,15 +47,11 @@ def test_the_queue_picture_follows_the_jobs_and_a_worker_dies_from_the_keyboard(
 
 
 def test_the_queue_picture_shows_the_web_threads_at_work_in_sync_mode(page, app_url):
-    start(page, app_url, "queue", selects={"mode": "sync"})
+    start_run(page, app_url, "queue", selects={"mode": "sync"})
     page.wait_for_selector("#sim figure.picture [data-role=thread]", timeout=10_000)
     assert "Requests waiting for a thread" in picture_text(page)
     words = page.locator("#sim .picture-words")
-    page.wait_for_function(
-        "() => document.querySelector('#sim .picture-words').textContent"
-        ".startsWith('Sync mode')",
-        timeout=10_000,
-    )
+    wait_for_words(page, "(t) => t.startsWith('Sync mode')")
     assert "web threads busy" in words.text_content()
     # The timeout bounds the queue: M/M/c+D gives a line even here.
     assert page.locator("#sim .chart-plot[data-theory~=line]").count() >= 3
@@ -91,7 +59,7 @@ def test_the_queue_picture_shows_the_web_threads_at_work_in_sync_mode(page, app_
 
 
 def test_the_scaling_picture_draws_each_server_and_a_click_kills_one(page, app_url):
-    start(
+    start_run(
         page,
         app_url,
         "scaling",
@@ -104,13 +72,7 @@ def test_the_scaling_picture_draws_each_server_and_a_click_kills_one(page, app_u
         ".length === 3",
         timeout=10_000,
     )
-    first = picture_text(page)
-    page.wait_for_function(
-        "(before) => document.querySelector('#sim figure.picture svg').textContent"
-        " !== before",
-        arg=first,
-        timeout=10_000,
-    )
+    wait_for_change(page)
     second = servers.nth(1)
     assert second.get_attribute("data-state") == "up"
     assert second.get_attribute("aria-label") == "Kill server web-1"
@@ -122,17 +84,13 @@ def test_the_scaling_picture_draws_each_server_and_a_click_kills_one(page, app_u
         timeout=10_000,
     )
     assert "down" in second.text_content()
-    page.wait_for_function(
-        "() => document.querySelector('#sim .picture-words').textContent"
-        ".includes('web-1 down')",
-        timeout=10_000,
-    )
+    wait_for_words(page, "(t) => t.includes('web-1 down')")
     assert page.locator("#sim .chart-plot[data-theory~=line]").count() >= 1
     assert page.errors == []
 
 
 def test_the_one_server_of_the_vertical_strategy_goes_down_when_clicked(page, app_url):
-    start(page, app_url, "scaling")
+    start_run(page, app_url, "scaling")
     server = page.locator("#sim figure.picture [data-role=server]")
     page.wait_for_function(
         "() => document.querySelector('#sim figure.picture [data-role=server]')"

@@ -8,27 +8,19 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import (
+    start_run,
+    wait_for_change,
+    wait_for_command,
+    wait_for_words,
+)
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
-def start(page, app_url, kind, speed="4"):
-    page.goto(f"{app_url}/sandbox/{kind}/")
-    page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
-    page.select_option("#sim-speed", speed)
-    page.click("#sim .btn-primary")
-    page.wait_for_function(
-        "() => Number(document.querySelector('.sim').dataset.seq) >= 5", timeout=20_000
-    )
-
-
 def wait_command(page, name, before):
-    page.wait_for_function(
-        "([name, before]) => { const d = document.querySelector('.sim').dataset;"
-        " return d.lastCommand && d.lastCommand !== before"
-        " && d.lastCommand.startsWith(name + '@'); }",
-        arg=[name, before],
-        timeout=10_000,
-    )
+    """The shared wait, and the command went through without an error."""
+    wait_for_command(page, name, before)
     assert page.get_attribute(".sim", "data-last-error") is None
 
 
@@ -54,15 +46,10 @@ def chart_theories(page):
 
 
 def test_the_shards_follow_the_load_and_a_keyboard_adds_one(page, app_url):
-    start(page, app_url, "sharding")
+    start_run(page, app_url, "sharding", "4")
     shards = "#sim .pic-action[aria-label^='Remove shard']"
     assert page.locator(shards).count() == 4
-    first = page.text_content(".picture-words")
-    page.wait_for_function(
-        "(first) => document.querySelector('.picture-words').textContent !== first",
-        arg=first,
-        timeout=10_000,
-    )
+    wait_for_change(page, ".picture-words")
     assert "4 shards on a hash ring" in page.text_content(".picture-words")
     # No resize yet: the moved-keys chart has no theory line, and says why.
     assert "none" in chart_theories(page)
@@ -84,11 +71,7 @@ def test_the_shards_follow_the_load_and_a_keyboard_adds_one(page, app_url):
         ".some((p) => p.dataset.theory === 'line')",
         timeout=10_000,
     )
-    page.wait_for_function(
-        "() => /The last resize moved [0-9,]+ keys/"
-        ".test(document.querySelector('.picture-words').textContent)",
-        timeout=10_000,
-    )
+    wait_for_words(page, "(t) => /The last resize moved [0-9,]+ keys/.test(t)")
     # Clicking a shard removes it.
     before = page.get_attribute(".sim", "data-last-command")
     page.click("#sim .pic-action[aria-label='Remove shard 1']")
@@ -102,30 +85,19 @@ def test_the_shards_follow_the_load_and_a_keyboard_adds_one(page, app_url):
 
 def test_a_clicked_disk_fails_and_a_replaced_one_rebuilds(page, app_url):
     # At 1x a rebuild of the default 4 TB disk takes 11 s: long enough to watch.
-    start(page, app_url, "raid", speed="1")
+    start_run(page, app_url, "raid", "1")
     disks = page.locator("#sim .pic-action[aria-label^='Fail disk']")
     assert disks.count() == 4
     # The stripes write data and parity blocks: RAID 5 has one P per stripe.
     cells = page.locator("#sim .pic-stripes[data-disk='3'] text")
     assert cells.first.text_content() == "P"
-    first = page.text_content("#sim .pic-action[aria-label='Fail disk 0'] .pic-detail")
-    page.wait_for_function(
-        "(first) => document.querySelector("
-        "\"#sim .pic-action[aria-label='Fail disk 0'] .pic-detail\").textContent"
-        " !== first",
-        arg=first,
-        timeout=10_000,
-    )
+    wait_for_change(page, "#sim .pic-action[aria-label='Fail disk 0'] .pic-detail")
     assert state_of(page, "Fail disk 1") == "ok"
     before = page.get_attribute(".sim", "data-last-command")
     page.click("#sim .pic-action[aria-label='Fail disk 1']")
     wait_command(page, "fail_disk", before)
     wait_state(page, "Replace disk 1", "failed")
-    page.wait_for_function(
-        "() => document.querySelector('.picture-words').textContent"
-        ".includes('Failed: disk 1')",
-        timeout=5_000,
-    )
+    wait_for_words(page, "(t) => t.includes('Failed: disk 1')", timeout=5_000)
     failed = page.locator("#sim .pic-action[aria-label='Replace disk 1']")
     assert "is-down" in failed.get_attribute("class")
     before = page.get_attribute(".sim", "data-last-command")
@@ -139,17 +111,15 @@ def test_a_clicked_disk_fails_and_a_replaced_one_rebuilds(page, app_url):
         ".getAttribute('height')) > 0",
         timeout=10_000,
     )
-    page.wait_for_function(
-        "() => /Rebuilding disk 1: [0-9]+% done/"
-        ".test(document.querySelector('.picture-words').textContent)",
-        timeout=5_000,
+    wait_for_words(
+        page, "(t) => /Rebuilding disk 1: [0-9]+% done/.test(t)", timeout=5_000
     )
     assert "line" in chart_theories(page)
     assert page.errors == []
 
 
 def test_the_plan_tree_follows_the_queries_and_an_index_box_adds_it(page, app_url):
-    start(page, app_url, "sqllab")
+    start_run(page, app_url, "sqllab", "4")
     page.wait_for_selector("#sim .pic-plan-node[data-kind]", timeout=10_000)
     shown = page.locator("#sim .pic-node[data-query]").get_attribute("data-query")
     page.wait_for_function(

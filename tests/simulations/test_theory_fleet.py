@@ -68,12 +68,27 @@ def test_instance_utilisation_is_erlang_b_without_a_queue():
     assert instance_utilization(0.5, 1, 1, 1.0, 1) == pytest.approx(0.5 * 6 / 7)
 
 
-def test_the_time_to_capacity_bounds_count_checks_cooldowns_and_boots():
-    # 600 requests/s on instances of 100: 6 needed; from 2, two scale-outs of
-    # 2 then 2 more. Lower: a cooldown and the quickest boot (60 + 32); upper:
-    # two checks, a cooldown and a check, and the slowest boot (20 + 70 + 48).
+@pytest.mark.parametrize(
+    ("spike_rate", "expected"),
+    [
+        # 600 requests/s on instances of 100: 6 needed; from 2, two scale-outs of
+        # 2 then 2 more. Lower: a cooldown and the quickest boot (60 + 32); upper:
+        # two checks, a cooldown and a check, and the slowest boot (20 + 70 + 48).
+        (600, (92.0, 138.0)),
+        # The 2 in service already carry 150 requests/s.
+        (150, (0.0, 0.0)),
+        (
+            3000,
+            "the spike needs 30 instances but the group stops at 20: capacity "
+            "never catches up",
+        ),
+    ],
+)
+def test_the_time_to_capacity_bounds_count_checks_cooldowns_and_boots(
+    spike_rate, expected
+):
     bounds = spike_time_to_capacity(
-        spike_rate=600,
+        spike_rate=spike_rate,
         instance_rps=100,
         in_service=2,
         desired=2,
@@ -84,36 +99,7 @@ def test_the_time_to_capacity_bounds_count_checks_cooldowns_and_boots():
         boot_min_s=32,
         boot_max_s=48,
     )
-    assert bounds == (92.0, 138.0)
-    enough = spike_time_to_capacity(
-        spike_rate=150,
-        instance_rps=100,
-        in_service=2,
-        desired=2,
-        step=2,
-        max_instances=20,
-        check_s=10,
-        cooldown_s=60,
-        boot_min_s=32,
-        boot_max_s=48,
-    )
-    assert enough == (0.0, 0.0)
-    never = spike_time_to_capacity(
-        spike_rate=3000,
-        instance_rps=100,
-        in_service=2,
-        desired=2,
-        step=2,
-        max_instances=20,
-        check_s=10,
-        cooldown_s=60,
-        boot_min_s=32,
-        boot_max_s=48,
-    )
-    assert never == (
-        "the spike needs 30 instances but the group stops at 20: capacity "
-        "never catches up"
-    )
+    assert bounds == expected
 
 
 def test_a_visit_counts_its_logins_by_renewal_reward():

@@ -2,12 +2,14 @@
 // the DNS and the answers the busiest clients have cached), and the servers with
 // their state, queue and share of the traffic. A server is a button: it kills the
 // server, or brings a dead one back.
-import { Picture, format, link, node, queue, reducedMotion, sample } from "./common.js";
+import {
+  FLEET_BOX_H as BOX_H, fleetBoxes, fleetGrid, fleetNames, fleetPicture, format, link, moreBox,
+  node, queue, redrawOnChange, reducedMotion, sample, serverNumber, serverUp,
+} from "./common.js";
 
 const SHOWN = 10; // server boxes drawn; the rest are summed up in the last one
 const COLS = 5;
 const BOX_W = 74;
-const BOX_H = 52;
 const GAP = 6;
 const ROW_H = BOX_H + 26; // a box and its queue below it
 
@@ -30,24 +32,16 @@ function serverState(m, pic, i) {
   return m.server_load[i] > 0 ? "busy" : "idle";
 }
 
-const number = (name) => Number(String(name).replace(/^s/, ""));
-
 export default function mount(root, ctx) {
   const reduced = reducedMotion();
   let pic = null;
-  let layoutKey = "";
   let parts = null;
   let latest = null;
   let previous = new Map(); // server name -> requests routed to it, last frame
 
   function build(dns, shownNames, rest) {
     const height = (dns ? 146 : 80) + ROW_H * Math.ceil((shownNames.length + (rest ? 1 : 0)) / COLS) + 4;
-    if (!pic) pic = new Picture(root, ctx, { title: "Clients, the balancer and the servers", height });
-    pic.height = height;
-    pic.svg.setAttribute("viewBox", `0 0 ${pic.width} ${height}`);
-    for (const name of ["links", "nodes", "labels"]) pic.layers[name].replaceChildren();
-    pic.dots.clear();
-    pic.actions = [];
+    pic = fleetPicture(pic, root, ctx, { title: "Clients, the balancer and the servers", height });
     const { links, nodes } = pic.layers;
     const clients = node(nodes, { x: 4, y: 8, w: 120, h: BOX_H, name: "Clients" });
     const front = node(nodes, { x: 150, y: 8, w: 160, h: BOX_H, name: dns ? "DNS" : "Balancer" });
@@ -61,37 +55,26 @@ export default function mount(root, ctx) {
       }
     }
     const top = dns ? 160 : 94;
-    const servers = [];
     const source = dns ? null : front.bottom();
-    shownNames.forEach((name, k) => {
-      const x = 4 + (k % COLS) * (BOX_W + GAP);
-      const y = top + Math.floor(k / COLS) * ROW_H;
-      const box = node(nodes, { x, y, w: BOX_W, h: BOX_H, name });
+    const grid = fleetGrid(shownNames.length + (rest ? 1 : 0), { top, cols: COLS, w: BOX_W, gap: GAP, rowH: ROW_H });
+    const { boxes: servers, restBox } = fleetBoxes(nodes, grid, shownNames, rest, (box, name, k) => {
+      const { x, y } = box;
       const q = queue(nodes, { x: x + 1, y: y + BOX_H + 6, slots: 4, size: 10, gap: 2 });
       const from = source || { x: box.top().x, y: k < COLS ? 136 : y - 10 };
       const line = link(links, from, box.top(), { arrow: pic.arrow });
-      servers.push({ name, box, q, line, from });
       pic.action(box.el, () => {
-        const up = latestUp(name);
-        return `${up ? "Kill" : "Revive"} server ${number(name)}`;
+        const up = serverUp(latest, name);
+        return `${up ? "Kill" : "Revive"} server ${serverNumber(name)}`;
       }, () => {
-        const up = latestUp(name);
-        ctx.command(up ? "kill" : "revive", { server: number(name) });
+        const up = serverUp(latest, name);
+        ctx.command(up ? "kill" : "revive", { server: serverNumber(name) });
       });
+      return { name, box, q, line, from };
     });
-    let restBox = null;
-    if (rest) {
-      const k = shownNames.length;
-      restBox = node(nodes, { x: 4 + (k % COLS) * (BOX_W + GAP), y: top + Math.floor(k / COLS) * ROW_H, w: BOX_W, h: BOX_H, name: "" });
-    }
     parts = { clients, front, toFront, resolvers, servers, restBox, dns };
   }
 
-  function latestUp(name) {
-    if (!latest) return true;
-    const i = latest.metrics.server_names.indexOf(name);
-    return i < 0 || Boolean(latest.metrics.server_up[i]);
-  }
+  const redraw = redrawOnChange(build);
 
   function push(frame) {
     const m = frame.metrics || {};
@@ -99,13 +82,8 @@ export default function mount(root, ctx) {
     const names = m.server_names || [];
     latest = frame;
     const dns = m.strategy === "dns_round_robin";
-    const shownNames = names.length > SHOWN ? names.slice(0, SHOWN - 1) : names.slice();
-    const rest = names.length - shownNames.length;
-    const key = `${dns}|${shownNames.join(",")}|${rest > 0}`;
-    if (key !== layoutKey) {
-      build(dns, shownNames, rest > 0);
-      layoutKey = key;
-    }
+    const { shown: shownNames, rest } = fleetNames(names, SHOWN);
+    redraw(`${dns}|${shownNames.join(",")}|${rest > 0}`, dns, shownNames, rest > 0);
     const index = new Map(names.map((n, i) => [n, i]));
     const routed = p.routed || [];
     const delta = new Map();
@@ -163,8 +141,7 @@ export default function mount(root, ctx) {
       const from = dns ? resolverFor(s.name, p) : s.from;
       pic.dots.send(from, s.box.top(), sample(d), state === "down" ? "is-error" : "");
     }
-    if (parts.restBox) {
-      const rest = names.slice(parts.servers.length);
+    moreBox(parts.restBox, names.slice(parts.servers.length), (rest) => {
       let up = 0;
       let held = 0;
       for (const n of rest) {
@@ -172,8 +149,8 @@ export default function mount(root, ctx) {
         up += m.server_up[i] ? 1 : 0;
         held += m.server_load[i] || 0;
       }
-      parts.restBox.update({ name: `+${rest.length} more`, state: `${up} up, ${rest.length - up} down`, detail: `${format(held)} held` });
-    }
+      return { state: `${up} up, ${rest.length - up} down`, detail: `${format(held)} held` };
+    });
     pic.dots.send(parts.clients.right(), parts.front.left(), dns ? 0 : sample(sent));
     pic.refreshActions();
     pic.say(sentence(m, p, names, strategy, dns));
@@ -187,8 +164,7 @@ export default function mount(root, ctx) {
   // Before the first frame: the default pool, so the picture is there to read.
   const param = (name) => (ctx.engine.params || []).find((x) => x.name === name) || {};
   const count = Math.max(1, Math.min(Number(param("servers").default) || 5, SHOWN));
-  layoutKey = "initial";
-  build(param("strategy").default === "dns_round_robin", Array.from({ length: count }, (_, i) => `s${i + 1}`), false);
+  redraw("initial", param("strategy").default === "dns_round_robin", Array.from({ length: count }, (_, i) => `s${i + 1}`), false);
 
   return {
     push,

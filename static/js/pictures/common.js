@@ -305,6 +305,94 @@ export class Dots {
   }
 }
 
+// A fleet of like boxes in rows under a balancer (deploy, provisioning, sessions,
+// balancer), in three steps:
+//   fleetNames(names, most)   the names to draw, at most `most` boxes: past that
+//                             the last box stands for the rest ({shown, rest})
+//   fleetGrid(count, {top})   where box k goes ({cols, w, rows, at(k)}): four to a
+//                             row for a small fleet (wide enough for their words),
+//                             six for more, across the 392 units from x = 4; or
+//                             `cols`, `w`, `gap` and `rowH` as given
+//   fleetBoxes(layer, grid, shown, rest, each)  a box per name, handed to
+//                             each(box, name, k) for its link and action, and with
+//                             `rest` a last, nameless box ({boxes, restBox})
+// fanOut(balancer, col, cols) is where the link to column `col` leaves the
+// balancer, moreBox(restBox, others, words) writes "+N more" in the last box,
+// fleetPicture makes or clears the picture for a layout, redrawOnChange draws
+// one only when it changes, serverNumber reads "s3" as 3 and serverUp reads a
+// server's state from a frame.
+export const FLEET_BOX_H = 52;
+
+export function fleetNames(names, most) {
+  const shown = names.length > most ? names.slice(0, most - 1) : names.slice();
+  return { shown, rest: names.length - shown.length };
+}
+
+export function fleetGrid(count, { top = 0, cols, w, gap = 4, rowH = FLEET_BOX_H + 8 } = {}) {
+  if (!cols) {
+    cols = count <= 4 ? 4 : 6;
+    w = (392 - (cols - 1) * gap) / cols;
+  }
+  return {
+    cols, w,
+    rows: Math.ceil(count / cols),
+    at: (k) => ({ x: 4 + (k % cols) * (w + gap), y: top + Math.floor(k / cols) * rowH }),
+  };
+}
+
+export function fleetBoxes(layer, grid, shown, rest, each, h = FLEET_BOX_H) {
+  const boxes = shown.map((name, k) => each(node(layer, { ...grid.at(k), w: grid.w, h, name }), name, k));
+  const restBox = rest ? node(layer, { ...grid.at(shown.length), w: grid.w, h, name: "" }) : null;
+  return { boxes, restBox };
+}
+
+// Spread along the balancer's bottom, so that the counts written on the links
+// (reduced motion) stand apart.
+export function fanOut(balancer, col, cols) {
+  return { x: balancer.x + 8 + ((col + 0.5) * (balancer.w - 16)) / cols, y: balancer.y + balancer.h };
+}
+
+// The last box of a fleet: "+N more", and the state and detail `words(others)` gives.
+export function moreBox(restBox, others, words) {
+  if (restBox) restBox.update({ name: `+${others.length} more`, detail: "", ...words(others) });
+}
+
+// Redraw a picture only when its layout changes: `redraw(key, ...args)` calls
+// build(...args) the first time, and whenever `key` differs from the last one.
+export function redrawOnChange(build) {
+  let last = null;
+  return (key, ...args) => {
+    if (key === last) return;
+    build(...args);
+    last = key;
+  };
+}
+
+// The number of server `name`: "s3" is 3.
+export function serverNumber(name) {
+  return Number(String(name).replace(/^s/, ""));
+}
+
+// Whether server `name` is up in `frame` (its metrics server_names and server_up):
+// up before the first frame, and when the frame does not name it.
+export function serverUp(frame, name) {
+  if (!frame) return true;
+  const i = (frame.metrics.server_names || []).indexOf(name);
+  return i < 0 || Boolean(frame.metrics.server_up[i]);
+}
+
+// The picture of a fleet, made on the first call and redrawn for a new layout:
+// `height` tall, with no links, nodes, labels, dots or actions left.
+export function fleetPicture(pic, root, ctx, { title, height }) {
+  if (!pic) pic = new Picture(root, ctx, { title, height });
+  pic.height = height;
+  pic.svg.setAttribute("viewBox", `0 0 ${pic.width} ${height}`);
+  for (const name of ["links", "nodes", "labels"]) pic.layers[name].replaceChildren();
+  pic.dots.clear();
+  pic.actions = [];
+  return pic;
+}
+
 // How many of `total` to draw this frame: a rate, per frame, becomes dots.
 export function sample(count) {
   const n = Number(count) || 0;

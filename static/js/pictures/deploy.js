@@ -3,23 +3,12 @@
 // starting, out of the pool, failing, crashed, stopped). Requests are dots from
 // the balancer to the servers in service, failed ones red. A server is a button:
 // it kills the server's process, or restarts a crashed one.
-import { Picture, eventCount, format, link, node, reducedMotion, sample, svg } from "./common.js";
+import {
+  FLEET_BOX_H as BOX_H, eventCount, fanOut, fleetBoxes, fleetGrid, fleetNames, fleetPicture, format,
+  link, moreBox, node, redrawOnChange, reducedMotion, sample, svg,
+} from "./common.js";
 
 const SHOWN = 18; // server boxes drawn; the rest are summed up in the last one
-const BOX_H = 52;
-const GAP = 4;
-
-// Four boxes to a row for a small fleet (wide enough for their words), six for more.
-function grid(count) {
-  const cols = count <= 4 ? 4 : 6;
-  return { cols, w: (392 - (cols - 1) * GAP) / cols };
-}
-
-// Where the link to the box in column `col` leaves the balancer: spread along its
-// bottom, so that the counts written on the links (reduced motion) stand apart.
-function fanOut(balancer, col, cols) {
-  return { x: balancer.x + 8 + ((col + 0.5) * (balancer.w - 16)) / cols, y: balancer.y + balancer.h };
-}
 const TOP = 112;
 const DOWN = new Set(["crashed", "failing", "stopped"]);
 
@@ -31,7 +20,6 @@ function split(name) {
 export default function mount(root, ctx) {
   const reduced = reducedMotion();
   let pic = null;
-  let layoutKey = "";
   let parts = null;
   let latest = null;
 
@@ -43,15 +31,9 @@ export default function mount(root, ctx) {
   }
 
   function build(shownNames, rest) {
-    const { cols, w: boxW } = grid(shownNames.length + (rest ? 1 : 0));
-    const rows = Math.ceil((shownNames.length + (rest ? 1 : 0)) / cols);
-    const height = TOP + rows * (BOX_H + 8) + 4;
-    if (!pic) pic = new Picture(root, ctx, { title: "The balancer, the rollout and the servers", height });
-    pic.height = height;
-    pic.svg.setAttribute("viewBox", `0 0 ${pic.width} ${height}`);
-    for (const name of ["links", "nodes", "labels"]) pic.layers[name].replaceChildren();
-    pic.dots.clear();
-    pic.actions = [];
+    const grid = fleetGrid(shownNames.length + (rest ? 1 : 0), { top: TOP });
+    const height = TOP + grid.rows * (BOX_H + 8) + 4;
+    pic = fleetPicture(pic, root, ctx, { title: "The balancer, the rollout and the servers", height });
     const { links, nodes, labels } = pic.layers;
     const balancer = node(nodes, { x: 4, y: 30, w: 150, h: BOX_H, name: "Balancer" });
     const tool = node(nodes, { x: 166, y: 30, w: 230, h: BOX_H, name: "Deploy tool" });
@@ -60,26 +42,19 @@ export default function mount(root, ctx) {
     const bar = svg("rect", { x: 296, y: 8, width: 0, height: 12, rx: 3, fill: "var(--accent)" });
     const caption = svg("text", { x: 4, y: 18, class: "pic-detail" });
     labels.append(bar, caption);
-    const servers = [];
-    shownNames.forEach((name, k) => {
-      const x = 4 + (k % cols) * (boxW + GAP);
-      const y = TOP + Math.floor(k / cols) * (BOX_H + 8);
-      const box = node(nodes, { x, y, w: boxW, h: BOX_H, name });
-      const line = link(links, fanOut(balancer, k % cols, cols), box.top(), { arrow: pic.arrow });
-      servers.push({ name, box, line });
+    const { boxes: servers, restBox } = fleetBoxes(nodes, grid, shownNames, rest, (box, name, k) => {
+      const line = link(links, fanOut(balancer, k % grid.cols, grid.cols), box.top(), { arrow: pic.arrow });
       const { fleet, number } = split(name);
       pic.action(box.el, () => `${stateOf(name) === "crashed" ? "Restart" : "Kill"} server ${name}`, () => {
         const command = stateOf(name) === "crashed" ? "restart_server" : "kill_server";
         ctx.command(command, { fleet, number });
       });
+      return { name, box, line };
     });
-    let restBox = null;
-    if (rest) {
-      const k = shownNames.length;
-      restBox = node(nodes, { x: 4 + (k % cols) * (boxW + GAP), y: TOP + Math.floor(k / cols) * (BOX_H + 8), w: boxW, h: BOX_H, name: "" });
-    }
     parts = { balancer, tool, bar, caption, servers, restBox };
   }
+
+  const redraw = redrawOnChange(build);
 
   function push(frame) {
     const m = frame.metrics || {};
@@ -89,13 +64,8 @@ export default function mount(root, ctx) {
     const states = p.states || [];
     const rps = m.server_rps_recent || [];
     latest = frame;
-    const shownNames = names.length > SHOWN ? names.slice(0, SHOWN - 1) : names.slice();
-    const rest = names.length - shownNames.length;
-    const key = `${shownNames.join(",")}|${rest > 0}`;
-    if (key !== layoutKey) {
-      build(shownNames, rest > 0);
-      layoutKey = key;
-    }
+    const { shown: shownNames, rest } = fleetNames(names, SHOWN);
+    redraw(`${shownNames.join(",")}|${rest > 0}`, shownNames, rest > 0);
     const newest = p.newest || Math.max(0, ...versions);
     const index = new Map(names.map((n, i) => [n, i]));
     const ok = eventCount(frame, "request.ok");
@@ -128,11 +98,9 @@ export default function mount(root, ctx) {
       s.line.update({ dashed: state !== "serving" && state !== "crashed", active: state === "serving", label: reduced && state === "serving" ? `${Math.round(rps[i] || 0)}/s` : "" });
       if (state === "serving" || state === "crashed") serving.push({ s, weight: rps[i] || 0, crashed: state === "crashed" });
     }
-    if (parts.restBox) {
-      const others = names.slice(parts.servers.length);
-      const up = others.filter((n) => states[index.get(n)] === "serving").length;
-      parts.restBox.update({ name: `+${others.length} more`, state: `${up} serving`, detail: "" });
-    }
+    moreBox(parts.restBox, names.slice(parts.servers.length), (others) => ({
+      state: `${others.filter((n) => states[index.get(n)] === "serving").length} serving`,
+    }));
     // Dots: a sample of the frame's requests, to the servers in proportion to
     // their traffic; failed ones red (to a crashed server, or at the balancer).
     const dots = sample(ok + failed);

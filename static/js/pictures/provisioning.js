@@ -4,23 +4,12 @@
 // busy), booting (how far through a typical boot), or draining. Requests are
 // dots to the instances in service, dropped ones red. An instance is a button:
 // it kills the instance (the group replaces it).
-import { Picture, eventCount, format, link, node, queue, reducedMotion, sample, svg } from "./common.js";
+import {
+  FLEET_BOX_H as BOX_H, eventCount, fanOut, fleetBoxes, fleetGrid, fleetNames, fleetPicture, format,
+  link, moreBox, node, queue, redrawOnChange, reducedMotion, sample, svg,
+} from "./common.js";
 
 const SHOWN = 18; // instance boxes drawn; the rest are summed up in the last one
-const BOX_H = 52;
-const GAP = 4;
-
-// Four boxes to a row for a small fleet (wide enough for their words), six for more.
-function grid(count) {
-  const cols = count <= 4 ? 4 : 6;
-  return { cols, w: (392 - (cols - 1) * GAP) / cols };
-}
-
-// Where the link to the box in column `col` leaves the balancer: spread along its
-// bottom, so that the counts written on the links (reduced motion) stand apart.
-function fanOut(balancer, col, cols) {
-  return { x: balancer.x + 8 + ((col + 0.5) * (balancer.w - 16)) / cols, y: balancer.y + balancer.h };
-}
 const TOP = 112;
 
 const iid = (name) => Number(String(name).replace(/^i-/, ""));
@@ -28,19 +17,12 @@ const iid = (name) => Number(String(name).replace(/^i-/, ""));
 export default function mount(root, ctx) {
   const reduced = reducedMotion();
   let pic = null;
-  let layoutKey = "";
   let parts = null;
 
   function build(shownNames, rest) {
-    const { cols, w: boxW } = grid(shownNames.length + (rest ? 1 : 0));
-    const rows = Math.ceil((shownNames.length + (rest ? 1 : 0)) / cols) || 1;
-    const height = TOP + rows * (BOX_H + 8) + 4;
-    if (!pic) pic = new Picture(root, ctx, { title: "The auto-scaling group", height });
-    pic.height = height;
-    pic.svg.setAttribute("viewBox", `0 0 ${pic.width} ${height}`);
-    for (const name of ["links", "nodes", "labels"]) pic.layers[name].replaceChildren();
-    pic.dots.clear();
-    pic.actions = [];
+    const grid = fleetGrid(shownNames.length + (rest ? 1 : 0), { top: TOP });
+    const height = TOP + (grid.rows || 1) * (BOX_H + 8) + 4;
+    pic = fleetPicture(pic, root, ctx, { title: "The auto-scaling group", height });
     const { links, nodes } = pic.layers;
     // The requests queued on the instances, over the row of boxes, out of the
     // way of the balancer's links below.
@@ -48,24 +30,17 @@ export default function mount(root, ctx) {
     const balancer = node(nodes, { x: 4, y: 26, w: 128, h: BOX_H, name: "Balancer" });
     const cpu = node(nodes, { x: 138, y: 26, w: 124, h: BOX_H, name: "CPU" });
     const image = node(nodes, { x: 268, y: 26, w: 128, h: BOX_H, name: "Image" });
-    const instances = [];
-    shownNames.forEach((name, k) => {
-      const x = 4 + (k % cols) * (boxW + GAP);
-      const y = TOP + Math.floor(k / cols) * (BOX_H + 8);
-      const box = node(nodes, { x, y, w: boxW, h: BOX_H, name });
-      const line = link(links, fanOut(balancer, k % cols, cols), box.top(), { arrow: pic.arrow });
-      instances.push({ name, box, line });
+    const { boxes: instances, restBox } = fleetBoxes(nodes, grid, shownNames, rest, (box, name, k) => {
+      const line = link(links, fanOut(balancer, k % grid.cols, grid.cols), box.top(), { arrow: pic.arrow });
       pic.action(box.el, () => `Kill instance ${name}`, () => ctx.command("kill_instance", { instance: iid(name) }));
+      return { name, box, line };
     });
-    let restBox = null;
-    if (rest) {
-      const k = shownNames.length;
-      restBox = node(nodes, { x: 4 + (k % cols) * (boxW + GAP), y: TOP + Math.floor(k / cols) * (BOX_H + 8), w: boxW, h: BOX_H, name: "" });
-    }
     const waitingWords = svg("text", { x: 200, y: 14, class: "pic-detail" });
     pic.layers.labels.append(waitingWords);
     parts = { balancer, cpu, image, waiting, waitingWords, instances, restBox };
   }
+
+  const redraw = redrawOnChange(build);
 
   function push(frame) {
     const m = frame.metrics || {};
@@ -76,13 +51,8 @@ export default function mount(root, ctx) {
     const busy = p.busy || [];
     const queued = p.queued || [];
     const boot = p.boot || [];
-    const shownNames = names.length > SHOWN ? names.slice(0, SHOWN - 1) : names.slice();
-    const rest = names.length - shownNames.length;
-    const key = `${shownNames.join(",")}|${rest > 0}`;
-    if (key !== layoutKey) {
-      build(shownNames, rest > 0);
-      layoutKey = key;
-    }
+    const { shown: shownNames, rest } = fleetNames(names, SHOWN);
+    redraw(`${shownNames.join(",")}|${rest > 0}`, shownNames, rest > 0);
     const workers = p.workers || 1;
     const threshold = p.threshold;
     const index = new Map(names.map((n, i) => [n, i]));
@@ -126,11 +96,10 @@ export default function mount(root, ctx) {
       s.line.update({ dashed: state !== "in service", active: state === "in service", label: reduced && state === "in service" ? `${busy[i] || 0}+${queued[i] || 0}` : "" });
       if (state === "in service") targets.push(s);
     }
-    if (parts.restBox) {
-      const others = names.slice(parts.instances.length);
+    moreBox(parts.restBox, names.slice(parts.instances.length), (others) => {
       const inService = others.filter((n) => states[index.get(n)] === "in service").length;
-      parts.restBox.update({ name: `+${others.length} more`, state: `${inService} in service`, detail: `${others.length - inService} other` });
-    }
+      return { state: `${inService} in service`, detail: `${others.length - inService} other` };
+    });
     const dots = sample(served + dropped);
     const red = served + dropped ? Math.round((dots * dropped) / (served + dropped)) : 0;
     for (let k = 0; k < dots; k++) {

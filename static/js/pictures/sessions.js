@@ -4,77 +4,45 @@
 // in are red. A server is a button: it kills the server, or restarts a dead one.
 // What the last kill cost is written under the picture: the sessions lost, and
 // their share of all sessions (1/n expected with local sessions).
-import { Picture, eventCount, format, link, node, reducedMotion, sample, svg } from "./common.js";
+import {
+  FLEET_BOX_H as BOX_H, eventCount, fanOut, fleetBoxes, fleetGrid, fleetNames, fleetPicture, format,
+  link, moreBox, node, redrawOnChange, reducedMotion, sample, serverNumber, serverUp, svg,
+} from "./common.js";
 
 const SHOWN = 18; // server boxes drawn; the rest are summed up in the last one
-const BOX_H = 52;
-const GAP = 4;
-
-// Four boxes to a row for a small fleet (wide enough for their words), six for more.
-function grid(count) {
-  const cols = count <= 4 ? 4 : 6;
-  return { cols, w: (392 - (cols - 1) * GAP) / cols };
-}
-
-// Where the link to the box in column `col` leaves the balancer: spread along its
-// bottom, so that the counts written on the links (reduced motion) stand apart.
-function fanOut(balancer, col, cols) {
-  return { x: balancer.x + 8 + ((col + 0.5) * (balancer.w - 16)) / cols, y: balancer.y + balancer.h };
-}
 const TOP = 104;
 
 const ROUTING = { local: "round robin", sticky: "sticky cookie", central_cache: "round robin", central_db: "round robin" };
-const number = (name) => Number(String(name).replace(/^s/, ""));
 
 export default function mount(root, ctx) {
   const reduced = reducedMotion();
   let pic = null;
-  let layoutKey = "";
   let parts = null;
   let latest = null;
 
-  function upOf(name) {
-    if (!latest) return true;
-    const i = (latest.metrics.server_names || []).indexOf(name);
-    return i < 0 || Boolean(latest.metrics.server_up[i]);
-  }
-
   function build(shownNames, rest, central) {
-    const { cols, w: boxW } = grid(shownNames.length + (rest ? 1 : 0));
-    const rows = Math.ceil((shownNames.length + (rest ? 1 : 0)) / cols) || 1;
-    const height = TOP + rows * (BOX_H + 8) + 22;
-    if (!pic) pic = new Picture(root, ctx, { title: "Users, the balancer, the servers and the session store", height });
-    pic.height = height;
-    pic.svg.setAttribute("viewBox", `0 0 ${pic.width} ${height}`);
-    for (const name of ["links", "nodes", "labels"]) pic.layers[name].replaceChildren();
-    pic.dots.clear();
-    pic.actions = [];
+    const grid = fleetGrid(shownNames.length + (rest ? 1 : 0), { top: TOP });
+    const height = TOP + (grid.rows || 1) * (BOX_H + 8) + 22;
+    pic = fleetPicture(pic, root, ctx, { title: "Users, the balancer, the servers and the session store", height });
     const { links, nodes, labels } = pic.layers;
     const users = node(nodes, { x: 4, y: 8, w: 120, h: BOX_H, name: "Users" });
     const balancer = node(nodes, { x: 138, y: 8, w: 124, h: BOX_H, name: "Balancer" });
     link(links, users.right(), balancer.left(), { arrow: pic.arrow });
     const store = central ? node(nodes, { x: 276, y: 8, w: 120, h: BOX_H, name: central === "central_db" ? "Database" : "Cache" }) : null;
-    const servers = [];
-    shownNames.forEach((name, k) => {
-      const x = 4 + (k % cols) * (boxW + GAP);
-      const y = TOP + Math.floor(k / cols) * (BOX_H + 8);
-      const box = node(nodes, { x, y, w: boxW, h: BOX_H, name });
-      const line = link(links, fanOut(balancer, k % cols, cols), box.top(), { arrow: pic.arrow });
+    const { boxes: servers, restBox } = fleetBoxes(nodes, grid, shownNames, rest, (box, name, k) => {
+      const line = link(links, fanOut(balancer, k % grid.cols, grid.cols), box.top(), { arrow: pic.arrow });
       if (store) link(links, box.top(), store.bottom(), { dashed: true });
-      servers.push({ name, box, line });
-      pic.action(box.el, () => `${upOf(name) ? "Kill" : "Restart"} server ${number(name)}`, () => {
-        ctx.command(upOf(name) ? "kill" : "restart", { server: number(name) });
+      pic.action(box.el, () => `${serverUp(latest, name) ? "Kill" : "Restart"} server ${serverNumber(name)}`, () => {
+        ctx.command(serverUp(latest, name) ? "kill" : "restart", { server: serverNumber(name) });
       });
+      return { name, box, line };
     });
-    let restBox = null;
-    if (rest) {
-      const k = shownNames.length;
-      restBox = node(nodes, { x: 4 + (k % cols) * (boxW + GAP), y: TOP + Math.floor(k / cols) * (BOX_H + 8), w: boxW, h: BOX_H, name: "" });
-    }
     const lost = svg("text", { x: 4, y: height - 6, class: "pic-detail" });
     labels.append(lost);
     parts = { users, balancer, store, servers, restBox, lost };
   }
+
+  const redraw = redrawOnChange(build);
 
   function push(frame) {
     const m = frame.metrics || {};
@@ -83,13 +51,8 @@ export default function mount(root, ctx) {
     const held = m.server_sessions || [];
     latest = frame;
     const central = m.store === "central_cache" || m.store === "central_db" ? m.store : "";
-    const shownNames = names.length > SHOWN ? names.slice(0, SHOWN - 1) : names.slice();
-    const rest = names.length - shownNames.length;
-    const key = `${shownNames.join(",")}|${rest > 0}|${central}`;
-    if (key !== layoutKey) {
-      build(shownNames, rest > 0, central);
-      layoutKey = key;
-    }
+    const { shown: shownNames, rest } = fleetNames(names, SHOWN);
+    redraw(`${shownNames.join(",")}|${rest > 0}|${central}`, shownNames, rest > 0, central);
     const total = held.reduce((a, b) => a + b, 0) + (m.central_sessions || 0);
     const lastLoss = (frame.picture || {}).last_loss || null;
     const index = new Map(names.map((n, i) => [n, i]));
@@ -104,7 +67,7 @@ export default function mount(root, ctx) {
       const i = index.get(s.name);
       if (i === undefined) continue;
       const isUp = Boolean(up[i]);
-      const lostHere = lastLoss && lastLoss.server === number(s.name);
+      const lostHere = lastLoss && lastLoss.server === serverNumber(s.name);
       s.box.update({
         state: isUp ? "up" : "down",
         detail: central ? "no sessions kept" : `${format(held[i] || 0)} sessions`,
@@ -115,11 +78,9 @@ export default function mount(root, ctx) {
       s.line.update({ dashed: !isUp, active: isUp, label: reduced && isUp ? format((m.requests_per_s_recent || 0) / Math.max(alive, 1)) : "" });
       if (isUp) targets.push(s);
     }
-    if (parts.restBox) {
-      const others = names.slice(parts.servers.length);
-      const n = others.filter((x) => up[index.get(x)]).length;
-      parts.restBox.update({ name: `+${others.length} more`, state: `${n} up`, detail: "" });
-    }
+    moreBox(parts.restBox, names.slice(parts.servers.length), (others) => ({
+      state: `${others.filter((x) => up[index.get(x)]).length} up`,
+    }));
     parts.lost.textContent = lastLoss
       ? `Last loss: server ${lastLoss.server}, ${format(lastLoss.sessions)} sessions (${Math.round(lastLoss.share * 100)}% of all), ${format(lastLoss.carts)} carts`
       : `Sessions lost so far: ${format(m.lost_sessions || 0)}`;
