@@ -35,8 +35,7 @@ django.setup()
 
 from engines import PRESETS, SEED  # noqa: E402
 
-from simulations.engines import REGISTRY  # noqa: E402
-from simulations.engines import base  # noqa: E402
+from simulations.engines import REGISTRY, base  # noqa: E402
 from simulations.runs.driver import engine_frame  # noqa: E402
 
 WARMUP_S = 30.0

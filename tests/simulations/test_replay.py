@@ -9,7 +9,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from simulations.engines import REGISTRY, get_engine
 from simulations.engines.base import EngineError
@@ -17,10 +18,9 @@ from simulations.models import Run, RunControl
 from simulations.runs import lifecycle
 from simulations.runs.driver import RunDriver
 from simulations.runs.replay import check_timeline, replay, timeline_of
-
-from .test_runs import ScriptedClock, frames, statuses
-from simulations.runs.scheduler import Scheduler
 from simulations.transport import MemoryTransport
+
+from .test_runs import drive, frames, statuses
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -49,14 +49,25 @@ def timelines(draw, kind):
             st.sampled_from(["speed", "set", "command", "pause", "reset", "stop?"])
         )
         if choice == "speed":
-            actions.append(("control", {"type": "speed", "value": draw(st.sampled_from(SPEEDS))}))
+            actions.append(
+                ("control", {"type": "speed", "value": draw(st.sampled_from(SPEEDS))})
+            )
         elif choice == "set" and live:
             param = draw(st.sampled_from(live))
-            actions.append(("control", {"type": "set", "name": param.name, "value": _value(param, draw)}))
+            actions.append(
+                (
+                    "control",
+                    {"type": "set", "name": param.name, "value": _value(param, draw)},
+                )
+            )
         elif choice == "command" and engine.commands:
             command = draw(st.sampled_from(engine.commands))
-            args = {a.name: _value(a, draw) for a in command.args if draw(st.booleans())}
-            actions.append(("control", {"type": "command", "name": command.name, "args": args}))
+            args = {
+                a.name: _value(a, draw) for a in command.args if draw(st.booleans())
+            }
+            actions.append(
+                ("control", {"type": "command", "name": command.name, "args": args})
+            )
         elif choice == "pause":
             actions.append(("control", {"type": "pause"}))
             actions.append(("control", {"type": "step"}))
@@ -164,16 +175,6 @@ def new_run(**params):
     return Run.objects.get(id=run.id)
 
 
-def drive(run, transport, actions):
-    run_id = str(run.id)
-    transport.present[run_id] = {"someone"}
-    push = lambda msg: lambda: transport.push_control(run_id, msg)  # noqa: E731
-    clock = ScriptedClock([(t, push(msg)) for t, msg in actions])
-    scheduler = Scheduler(transport, clock, threaded=False)
-    assert scheduler.adopt(run_id) == "adopted"
-    scheduler.run(until=lambda: run_id in scheduler.outcomes)
-
-
 CONTROLS = [
     (0.5, {"type": "speed", "value": 4.0}),
     (1.0, {"type": "set", "name": "arrival_rate", "value": 150}),
@@ -195,8 +196,21 @@ def test_a_stopped_run_replays_from_its_timeline_to_its_last_frame(client, tmp_p
     run.refresh_from_db()
     last = frames(transport, run.id)[-1]
     assert run.last_seq == last["seq"]
-    kinds = [c["type"] for c in RunControl.objects.filter(run=run).values_list("control", flat=True)]
-    assert kinds == ["speed", "set", "command", "pause", "step", "step", "resume", "speed", "stop"]
+    kinds = [
+        c["type"]
+        for c in RunControl.objects.filter(run=run).values_list("control", flat=True)
+    ]
+    assert kinds == [
+        "speed",
+        "set",
+        "command",
+        "pause",
+        "step",
+        "step",
+        "resume",
+        "speed",
+        "stop",
+    ]
 
     response = client.get(f"/api/runs/{run.id}/timeline")
     assert response.status_code == 200
@@ -223,7 +237,9 @@ def test_a_moment_of_a_run_starts_a_new_run_in_the_very_same_world():
     transport = MemoryTransport(replay=10_000)
     drive(source, transport, CONTROLS)
     made = {f["seq"]: f for f in frames(transport, source.id)}
-    controls_at = set(RunControl.objects.filter(run=source).values_list("seq", flat=True))
+    controls_at = set(
+        RunControl.objects.filter(run=source).values_list("seq", flat=True)
+    )
     at = max(s for s in made if s + 1 in made and s not in controls_at and s > 12)
 
     # The link outlives the source's checkpoint (pruned after a day): only the
@@ -261,7 +277,9 @@ def test_a_bad_moment_is_refused_naming_the_field():
             lifecycle.run_create(kind="queue", visitor="v2", moment=moment)
         assert exc.value.field == field, moment
     with pytest.raises(EngineError) as exc:
-        lifecycle.run_create(kind="cache", visitor="v2", moment={"run": str(source.id), "at": 0})
+        lifecycle.run_create(
+            kind="cache", visitor="v2", moment={"run": str(source.id), "at": 0}
+        )
     assert exc.value.field == "moment.run" and "queue" in exc.value.message
 
 
@@ -270,7 +288,10 @@ def test_a_run_with_too_many_changes_says_it_cannot_be_replayed(monkeypatch, cli
     monkeypatch.setattr("simulations.runs.driver.MAX_TIMELINE", 3)
     run = new_run()
     transport = MemoryTransport(replay=10_000)
-    speeds = [(0.2 + i / 10, {"type": "speed", "value": v}) for i, v in enumerate([2.0, 4.0, 1.0, 8.0, 0.5])]
+    speeds = [
+        (0.2 + i / 10, {"type": "speed", "value": v})
+        for i, v in enumerate([2.0, 4.0, 1.0, 8.0, 0.5])
+    ]
     drive(run, transport, [*speeds, (1.5, {"type": "stop"})])
     body = client.get(f"/api/runs/{run.id}/timeline").json()
     assert body["complete"] is False
@@ -280,7 +301,9 @@ def test_a_run_with_too_many_changes_says_it_cannot_be_replayed(monkeypatch, cli
     assert exc.value.field == "complete"
     run.refresh_from_db()
     with pytest.raises(EngineError) as exc:
-        lifecycle.run_create(kind="queue", visitor="v3", moment={"run": str(run.id), "at": run.last_seq})
+        lifecycle.run_create(
+            kind="queue", visitor="v3", moment={"run": str(run.id), "at": run.last_seq}
+        )
     assert exc.value.field == "moment.at" and "changes" in exc.value.message
 
 
