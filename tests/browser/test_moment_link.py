@@ -25,10 +25,16 @@ def test_a_link_to_a_moment_replays_the_run_there_as_the_visitors_own(browser, a
     page.wait_for_selector(".sim[data-ready=true]", timeout=20_000)
     page.select_option("#sim-speed", "4")
     page.click("#sim .btn-primary")
-    page.wait_for_function("() => Number(document.querySelector('.sim').dataset.seq) >= 20")
+    page.wait_for_function(
+        "() => Number(document.querySelector('.sim').dataset.seq) >= 20"
+    )
     page.click("#sim button[data-command=kill_worker]")
-    page.wait_for_function("() => (document.querySelector('.sim').dataset.lastCommand || '').startsWith('kill_worker@')")
-    page.wait_for_function("() => Number(document.querySelector('.sim').dataset.seq) >= 40")
+    page.wait_for_function(
+        "() => (document.querySelector('.sim').dataset.lastCommand || '').startsWith('kill_worker@')"
+    )
+    page.wait_for_function(
+        "() => Number(document.querySelector('.sim').dataset.seq) >= 40"
+    )
     page.click("#sim button:text('Pause')")
     page.wait_for_selector(".sim[data-status=paused]")
     page.click("text=Link to this moment")
@@ -54,7 +60,9 @@ def test_a_link_to_a_moment_replays_the_run_there_as_the_visitors_own(browser, a
     fork_id = other.get_attribute(".sim", "data-run-id")
     assert fork_id != source_id
     assert "run=" not in other.url  # a reload carries on with the new run
-    assert "watching" not in other.text_content(".sim-status")  # it is theirs to control
+    assert "watching" not in other.text_content(
+        ".sim-status"
+    )  # it is theirs to control
     # Its timeline holds the source's controls before that frame, the kill among them.
     copied = [c for c in timeline(app_url, fork_id)["controls"] if c["seq"] < at]
     before = [c for c in timeline(app_url, source_id)["controls"] if c["seq"] < at]
