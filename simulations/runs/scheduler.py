@@ -286,7 +286,9 @@ class Scheduler:
             self.drivers[driver.run_id] = driver
         driver.next_at = driver.housekeeping_at = now
         driver.checkpoint_at = driver.last_viewer_at = now
-        driver.status(driver.state(), resumed=driver.seq > 0)
+        # With the settings it has now: a run started from a moment of another
+        # may have changed them before that moment, which its row does not say yet.
+        driver.status(driver.state(), resumed=driver.seq > 0, params=driver.params)
         self._schedule(driver)
 
     def _saved(self, run_id, version, live, *, batch: Exchange, now: float) -> None:

@@ -253,6 +253,10 @@ def test_a_moment_of_a_run_starts_a_new_run_in_the_very_same_world():
     other = MemoryTransport(replay=10_000)
     drive(fork, other, [(0.35, {"type": "stop"})])
     got = frames(other, fork.id)
+    # The page is told the settings of that moment (a set before it), not the
+    # source's starting ones.
+    hello = statuses(other, fork.id)[0]
+    assert hello["params"]["arrival_rate"] == 150
     # It goes on from that frame: the next frame is the source's next frame.
     assert got[0]["seq"] == at + 1
     assert got[0]["metrics"] == made[at + 1]["metrics"]
