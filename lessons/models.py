@@ -241,3 +241,108 @@ class Progress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.lesson}"
+
+
+class ClassSession(models.Model):
+    """A class following one lesson together: a join code, a shared run, polls.
+
+    Everything a session is lives in these rows, so any number of web processes can
+    serve one class; ``version`` counts the changes, and each process's watcher of
+    a session (``lessons.classes``) sends the new state when it moves.
+    """
+
+    class Mode(models.TextChoices):
+        TEACHER = "teacher", "Teacher-paced"
+        STUDENT = "student", "Student-paced"
+
+    class Poll(models.TextChoices):
+        NONE = "", "No poll"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+        REVEALED = "revealed", "Revealed"
+
+    code = models.CharField(max_length=8, unique=True)
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="classes")
+    teacher = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="classes"
+    )
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.TEACHER)
+    step = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The teacher's step (as numbered from 0), if any.",
+    )
+    paused = models.BooleanField(default=False, help_text="Pause all: heads up.")
+    poll_step = models.PositiveIntegerField(null=True, blank=True)
+    poll = models.CharField(
+        max_length=10, choices=Poll.choices, default=Poll.NONE, blank=True
+    )
+    run = models.ForeignKey(
+        "simulations.Run",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"class {self.code} ({self.lesson})"
+
+
+class ClassMember(models.Model):
+    """A student in a class: known by the browser's visitor id, named or not."""
+
+    session = models.ForeignKey(
+        ClassSession, on_delete=models.CASCADE, related_name="members"
+    )
+    visitor = models.CharField(max_length=64)
+    name = models.CharField(max_length=40, blank=True)
+    step = models.PositiveIntegerField(
+        default=0, help_text="Where they are, student-paced."
+    )
+    joined_at = models.DateTimeField(auto_now_add=True)
+    moved_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["joined_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "visitor"], name="class_member_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"student {self.pk}"
+
+
+class ClassAnswer(models.Model):
+    """A member's answer to a step's poll: one per member and step, the last wins."""
+
+    session = models.ForeignKey(
+        ClassSession, on_delete=models.CASCADE, related_name="answers"
+    )
+    member = models.ForeignKey(
+        ClassMember, on_delete=models.CASCADE, related_name="answers"
+    )
+    step = models.PositiveIntegerField()
+    choice = models.IntegerField(null=True, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    answered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "member", "step"], name="class_answer_once"
+            )
+        ]
+        indexes = [models.Index(fields=["session", "step"])]
+
+    def __str__(self) -> str:
+        return f"{self.member} on step {self.step}"

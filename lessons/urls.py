@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import views
+from . import class_views, views
 
 urlpatterns = [
     path("", views.lesson_index, name="lesson-index"),
@@ -24,6 +24,16 @@ urlpatterns = [
         views.measured,
         name="lesson-measured",
     ),
+    path("api/classes/", class_views.class_create_view, name="class-create"),
+    path("api/classes/<str:code>/join", class_views.class_join_view, name="class-join"),
+    path("api/classes/<str:code>/end", class_views.class_end_view, name="class-end"),
+    path(
+        "api/classes/<str:code>/results.csv",
+        class_views.class_results_view,
+        name="class-results",
+    ),
+    path("join/", class_views.join_page, name="class-join-index"),
+    path("join/<str:code>/", class_views.join_page, name="class-join-page"),
     path("glossary/", views.glossary, name="glossary"),
     path("search/", views.search, name="search"),
     path("progress/", views.progress_view, name="progress"),

@@ -157,6 +157,8 @@ SCALELAB = {
         "SCALELAB_RUN_MAX_LIFE_S", 1800, minimum=10, maximum=86_400
     ),
     "RUN_IDLE_S": env_int("SCALELAB_RUN_IDLE_S", 15, minimum=5, maximum=3600),
+    # A class session's join code stops working this many hours after it starts.
+    "CLASS_HOURS": env_int("SCALELAB_CLASS_HOURS", 4, minimum=1, maximum=48),
     "RUNS_PER_VISITOR": env_int(
         "SCALELAB_RUNS_PER_VISITOR", 3, minimum=1, maximum=1000
     ),

@@ -1,0 +1,214 @@
+"""The class websocket: the session's state to every member, controls from the teacher.
+
+The class socket carries session messages only (the step, pause all, polls); the
+shared run streams on its own run socket. Nothing lives only in one process: each
+message changes rows, and one watcher per session in each process reads the
+session's ``version`` a few times a second and sends the new state to that
+process's sockets of the session, so a class spread over several Daphne processes
+sees one state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from scalelab.limits import Bucket
+from simulations.engines.base import EngineError
+from simulations.validation import json_object, validate
+
+from . import classes
+from .models import ClassMember, ClassSession
+
+log = logging.getLogger(__name__)
+
+WATCH_S = 0.25  # how often a process reads the version of each session it serves
+MESSAGES_PER_S = 20
+MAX_MESSAGE = 2048
+
+
+@database_sync_to_async
+def _open(
+    code: str, scope
+) -> tuple[ClassSession | None, str, ClassMember | None, tuple[int, str]]:
+    """Return (session, role, member, (close code, why not)) for the socket's user."""
+    try:
+        session = classes.class_live(code)
+    except classes.ClassError as exc:
+        return None, "", None, (4404, exc.message)
+    user = scope.get("user")
+    if user is not None and user.is_authenticated and user.pk == session.teacher_id:
+        return session, "teacher", None, (0, "")
+    store = scope.get("session")
+    member_id = store.get(f"class:{session.code}") if store is not None else None
+    member = (
+        ClassMember.objects.filter(pk=member_id, session=session).first()
+        if member_id
+        else None
+    )
+    if member is None:
+        return None, "", None, (4403, "join the class first: its code, at /join/")
+    return session, "student", member, (0, "")
+
+
+@database_sync_to_async
+def _state(code: str, role: str) -> tuple[int, list[dict[str, Any]]]:
+    """The session's version and the messages a socket of ``role`` is sent for it."""
+    session = ClassSession.objects.select_related("lesson").get(code=code)
+    out = [classes.state_of(session)]
+    if session.poll:
+        results = classes.poll_results(session, session.poll_step)
+        if role == "teacher" or session.poll == ClassSession.Poll.REVEALED:
+            out.append(results)
+        else:
+            out.append(
+                {"type": "poll.count", "step": session.poll_step, "state": session.poll}
+            )
+    return session.version, out
+
+
+@database_sync_to_async
+def _version(code: str) -> int | None:
+    return (
+        ClassSession.objects.filter(code=code).values_list("version", flat=True).first()
+    )
+
+
+@database_sync_to_async
+def _act(code: str, role: str, member_id: int | None, message: dict[str, Any]) -> None:
+    session = ClassSession.objects.select_related("lesson").get(code=code)
+    if session.ended_at is not None:
+        raise EngineError("code", "this class has ended")
+    if message["type"] == "poll.answer":
+        member = ClassMember.objects.get(pk=member_id)
+        classes.poll_answer(session, member, message["step"], message["value"])
+    else:
+        classes.teacher_control(session, message)
+
+
+class Watcher:
+    """One per session per process: sends each new state to the process's sockets."""
+
+    # Keyed by event loop too: each loop (a process's, or a test's) has its own.
+    watchers: dict[tuple[int, str], Watcher] = {}
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.sockets: set[ClassConsumer] = set()
+        self.version: int | None = None
+        self.task: asyncio.Task | None = None
+        self.key: tuple[int, str] = (0, code)
+
+    @classmethod
+    def join(cls, code: str, socket: ClassConsumer) -> None:
+        key = (id(asyncio.get_running_loop()), code)
+        watcher = cls.watchers.get(key)
+        if watcher is None:
+            watcher = cls.watchers[key] = Watcher(code)
+            watcher.key = key
+        watcher.sockets.add(socket)
+        if watcher.task is None or watcher.task.done():
+            watcher.task = asyncio.get_running_loop().create_task(watcher.run())
+
+    @classmethod
+    def leave(cls, code: str, socket: ClassConsumer) -> None:
+        watcher = cls.watchers.get((id(asyncio.get_running_loop()), code))
+        if watcher is not None:
+            watcher.sockets.discard(socket)
+
+    async def run(self) -> None:
+        try:
+            while self.sockets:
+                version = await _version(self.code)
+                if version is not None and version != self.version:
+                    self.version = version
+                    await self.send_all()
+                await asyncio.sleep(WATCH_S)
+        except Exception:
+            log.exception("class %s: its watcher stopped", self.code)
+        finally:
+            if not self.sockets and Watcher.watchers.get(self.key) is self:
+                del Watcher.watchers[self.key]
+
+    async def send_all(self) -> None:
+        cache: dict[str, list[dict[str, Any]]] = {}
+        for socket in list(self.sockets):
+            if socket.role not in cache:
+                _, cache[socket.role] = await _state(self.code, socket.role)
+            await socket.send_messages(cache[socket.role])
+
+
+class ClassConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.code = classes.normalise_code(self.scope["url_route"]["kwargs"]["code"])
+        self.role = ""
+        self.budget = Bucket(MESSAGES_PER_S)
+        await self.accept()
+        session, self.role, member, (close, why) = await _open(self.code, self.scope)
+        if session is None:
+            await self.error("code", why)
+            await self.close(code=close)
+            return
+        self.member_id = member.pk if member else None
+        _, messages = await _state(self.code, self.role)
+        await self.send(text_data=json.dumps({"type": "hello", "role": self.role}))
+        await self.send_messages(messages)
+        Watcher.join(self.code, self)
+
+    async def disconnect(self, code):
+        Watcher.leave(self.code, self)
+
+    async def send_messages(self, messages: list[dict[str, Any]]) -> None:
+        with contextlib.suppress(Exception):  # a socket gone: disconnect() cleans up
+            for message in messages:
+                await self.send(text_data=json.dumps(message))
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if not self.role:
+            return
+        if not self.budget.take():
+            await self.error(
+                "type", f"too many messages: at most {MESSAGES_PER_S} a second"
+            )
+            return
+        try:
+            message = validate(
+                classes.MESSAGES,
+                json_object(
+                    text_data, field="message", what="a message", limit=MAX_MESSAGE
+                ),
+            )
+        except EngineError as exc:
+            await self.error(exc.field, exc.message)
+            return
+        kind = message["type"]
+        if kind == "ping":
+            await self.send(text_data=json.dumps({"type": "pong"}))
+            return
+        if kind in classes.TEACHER_MESSAGES and self.role != "teacher":
+            await self.error("type", f"only the teacher can send {kind}")
+            return
+        if kind == "poll.answer" and self.role != "student":
+            await self.error("type", "only students answer a poll")
+            return
+        try:
+            await _act(self.code, self.role, self.member_id, message)
+        except EngineError as exc:
+            await self.error(exc.field, exc.message)
+            return
+        except Exception:
+            log.exception("class %s: message could not be handled", self.code)
+            await self.error("message", "the server could not handle this message")
+            return
+        await self.send(text_data=json.dumps({"type": "accepted", "action": kind}))
+
+    async def error(self, field: str, message: str) -> None:
+        await self.send(
+            text_data=json.dumps({"type": "error", "field": field, "message": message})
+        )

@@ -1,0 +1,300 @@
+"""Class sessions: start by an instructor, join by code, polls on the class socket."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.utils import timezone
+
+from lessons.classes import CODE_ALPHABET, CODE_LENGTH
+from lessons.models import ClassMember, ClassSession
+from lessons.services import lesson_save, validate_lesson
+from scalelab.asgi import application
+
+CHOICE = {
+    "title": "Shrink the cache",
+    "predict": "The cache shrinks tenfold. What happens to the hit ratio?",
+    "prediction": "choice",
+    "choices": ["It falls tenfold", "It falls much less", "No change"],
+    "measure": "hit_ratio",
+    "actions": [{"command": "resize", "args": {"capacity": 100}}],
+}
+NUMBER = {
+    "title": "Crash it",
+    "predict": "How many reads a second reach the database?",
+    "prediction": "number",
+    "measure": "db_reads_per_s",
+    "actions": [{"command": "crash", "args": {}}],
+}
+PLAIN = {"title": "Look", "predict": "Watch it.", "actions": []}
+
+
+def make_lesson():
+    return lesson_save(
+        validate_lesson(
+            {
+                "slug": "classy",
+                "title": "Classy",
+                "module": "tests",
+                "module_title": "Tests",
+                "engine": "cache",
+                "status": "published",
+                "steps": [CHOICE, NUMBER, PLAIN],
+                "body": "Some text.",
+            }
+        )
+    )
+
+
+def instructor_client():
+    user = get_user_model().objects.create_user("ines", password="pw-for-tests-only")
+    user.groups.add(Group.objects.get_or_create(name="Instructors")[0])
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def start(client, **body):
+    return client.post(
+        "/api/classes/",
+        data=json.dumps({"lesson": "classy", **body}),
+        content_type="application/json",
+    )
+
+
+def join(client, code, **body):
+    return client.post(
+        f"/api/classes/{code}/join",
+        data=json.dumps(body),
+        content_type="application/json",
+    )
+
+
+@pytest.mark.django_db
+def test_an_instructor_starts_a_class_and_gets_a_code_anyone_else_is_refused():
+    make_lesson()
+    teacher = instructor_client()
+    response = start(teacher)
+    assert response.status_code == 201
+    body = response.json()
+    assert len(body["code"]) == CODE_LENGTH and set(body["code"]) <= set(CODE_ALPHABET)
+    assert body["join_url"].endswith(f"/join/{body['code']}/")
+    assert (
+        body["ws_url"] == f"/ws/classes/{body['code']}/" and body["mode"] == "teacher"
+    )
+    assert start(teacher, mode="student").json()["mode"] == "student"
+
+    student = get_user_model().objects.create_user("sam", password="pw-for-tests-only")
+    other = Client()
+    other.force_login(student)
+    assert start(other).status_code == 403
+    assert start(Client()).status_code == 403
+    refused = start(teacher, lesson="no-such-lesson")
+    assert refused.status_code == 400 and "lesson" in refused.json()["errors"]
+    refused = start(teacher, mode="chaos")
+    assert (
+        refused.status_code == 400
+        and "teacher, student" in refused.json()["errors"]["mode"]
+    )
+
+
+@pytest.mark.django_db
+def test_a_student_joins_by_code_once_and_an_ended_or_unknown_code_is_refused():
+    make_lesson()
+    code = start(instructor_client()).json()["code"]
+    phone = Client()
+    first = join(phone, code.lower(), name="Ada")
+    assert first.status_code == 201 and first.json()["lesson"] == "classy"
+    again = join(phone, code)
+    assert again.status_code == 200 and again.json()["member"] == first.json()["member"]
+    assert ClassMember.objects.get().name == "Ada"
+    assert join(Client(), "ZZZZZZ").status_code == 404
+    assert "no class" in join(Client(), "ZZZZZZ").json()["errors"]["code"]
+    ClassSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert "expired" in join(Client(), code).json()["errors"]["code"]
+    ClassSession.objects.update(ended_at=timezone.now())
+    response = join(Client(), code)
+    assert response.status_code == 404 and "ended" in response.json()["errors"]["code"]
+
+
+@pytest.mark.django_db
+def test_the_join_page_works_without_script_and_says_what_is_wrong():
+    make_lesson()
+    code = start(instructor_client()).json()["code"]
+    phone = Client()
+    page = phone.get(f"/join/{code}/")
+    assert page.status_code == 200 and code in page.content.decode()
+    bad = phone.post("/join/", {"code": "QQQQQQ", "name": ""})
+    assert (
+        bad.status_code == 404
+        and "Class code: no class has this code" in bad.content.decode()
+    )
+    ok = phone.post("/join/", {"code": f"{code[:3]}-{code[3:]}".lower(), "name": "Bo"})
+    assert ok.status_code == 302 and ok["Location"] == f"/lessons/classy/?class={code}"
+
+
+# The class socket -------------------------------------------------------------------
+
+
+async def socket(client):
+    key = client.cookies["sessionid"].value
+    headers = [
+        (b"origin", b"http://localhost"),
+        (b"host", b"localhost"),
+        (b"cookie", f"sessionid={key}".encode()),
+    ]
+    return headers
+
+
+async def open_socket(code, client):
+    comm = WebsocketCommunicator(
+        application, f"/ws/classes/{code}/", headers=await socket(client)
+    )
+    connected, _ = await comm.connect()
+    assert connected
+    return comm
+
+
+async def next_of(comm, kind, timeout=5.0, **match):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise AssertionError(f"no {kind} message {match} within {timeout} s")
+        message = await comm.receive_json_from(timeout=left)
+        if message["type"] == kind and all(
+            message.get(k) == v for k, v in match.items()
+        ):
+            return message
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_the_teacher_opens_a_poll_students_answer_and_see_it_only_once_revealed():
+    await database_sync_to_async(make_lesson)()
+    teacher = await database_sync_to_async(instructor_client)()
+    code = (await database_sync_to_async(start)(teacher)).json()["code"]
+    students = [Client() for _ in range(3)]
+    for i, s in enumerate(students):
+        await database_sync_to_async(join)(s, code, name=f"s{i}")
+
+    desk = await open_socket(code, teacher)
+    assert (await desk.receive_json_from(timeout=5)) == {
+        "type": "hello",
+        "role": "teacher",
+    }
+    state = await next_of(desk, "class.state")
+    assert (
+        state["members"] == 3
+        and state["poll"] is None
+        and "s0" not in json.dumps(state)
+    )
+    phones = [await open_socket(code, s) for s in students]
+    for p in phones:
+        assert (await p.receive_json_from(timeout=5))["role"] == "student"
+
+    # A student may not drive the class, nor answer a poll that is not open.
+    await phones[0].send_json_to({"type": "step", "step": 1})
+    error = await next_of(phones[0], "error")
+    assert error["field"] == "type" and "only the teacher" in error["message"]
+    await phones[0].send_json_to({"type": "poll.answer", "step": 0, "value": 1})
+    assert "no poll is open" in (await next_of(phones[0], "error"))["message"]
+
+    await desk.send_json_to({"type": "step", "step": 0})
+    await next_of(phones[1], "class.state", step=0)
+    await desk.send_json_to({"type": "poll.open", "step": 0})
+    await next_of(phones[1], "poll.count", state="open")
+    await phones[0].send_json_to({"type": "poll.answer", "step": 0, "value": 7})
+    error = await next_of(phones[0], "error")
+    assert error["field"] == "value" and "0 to 2" in error["message"]
+    for p, choice in zip(phones, [1, 1, 0]):
+        await p.send_json_to({"type": "poll.answer", "step": 0, "value": choice})
+        await next_of(p, "accepted")
+    results = await next_of(desk, "poll.results", answers=3)
+    assert results["counts"] == [1, 2, 0] and results["state"] == "open"
+    # Students see the count move but not the answers until the reveal.
+    assert "counts" not in (await next_of(phones[2], "poll.count"))
+    await desk.send_json_to({"type": "poll.close", "step": 0})
+    await next_of(desk, "poll.results", state="closed")
+    await desk.send_json_to({"type": "poll.reveal", "step": 0})
+    shown = await next_of(phones[2], "poll.results", state="revealed")
+    assert shown["counts"] == [1, 2, 0] and shown["choices"][1] == "It falls much less"
+
+    # Pause all reaches every phone.
+    await desk.send_json_to({"type": "pause_all"})
+    for p in phones:
+        await next_of(p, "class.state", paused=True)
+
+    # A number poll: a histogram; and a step without a prediction has no poll.
+    await desk.send_json_to({"type": "poll.open", "step": 2})
+    assert "no prediction" in (await next_of(desk, "error"))["message"]
+    await desk.send_json_to({"type": "poll.open", "step": 1})
+    for p, v in zip(phones, [100.0, 250.0, 400.0]):
+        await p.send_json_to({"type": "poll.answer", "step": 1, "value": v})
+        await next_of(p, "accepted")
+    numbers = await next_of(desk, "poll.results", answers=3, step=1)
+    assert (
+        sum(numbers["histogram"]["counts"]) == 3
+        and numbers["histogram"]["edges"][0] == 100.0
+    )
+
+    # The teacher's CSV: one row per student, their answers by step.
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                (
+                    await database_sync_to_async(teacher.get)(
+                        f"/api/classes/{code}/results.csv"
+                    )
+                ).content.decode()
+            )
+        )
+    )
+    assert rows[0][0] == "student" and len(rows) == 4
+    assert rows[1][:3] == ["s0", "It falls much less", "100"]
+    assert (
+        await database_sync_to_async(students[0].get)(
+            f"/api/classes/{code}/results.csv"
+        )
+    ).status_code == 403
+
+    # Ending the class tells everyone; its code is refused from then on.
+    await desk.send_json_to({"type": "end"})
+    await next_of(phones[0], "class.state", ended=True)
+    late = WebsocketCommunicator(
+        application, f"/ws/classes/{code}/", headers=await socket(students[0])
+    )
+    await late.connect()
+    assert "ended" in (await late.receive_json_from(timeout=5))["message"]
+    for comm in [desk, *phones, late]:
+        await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(30)
+async def test_a_visitor_who_has_not_joined_is_turned_away():
+    await database_sync_to_async(make_lesson)()
+    teacher = await database_sync_to_async(instructor_client)()
+    code = (await database_sync_to_async(start)(teacher)).json()["code"]
+    stranger = Client()
+    await database_sync_to_async(stranger.get)(
+        "/sandbox/cache/"
+    )  # a visitor, not a member
+    comm = WebsocketCommunicator(
+        application, f"/ws/classes/{code}/", headers=await socket(stranger)
+    )
+    await comm.connect()
+    message = await comm.receive_json_from(timeout=5)
+    assert message["type"] == "error" and "join the class first" in message["message"]
+    output = await comm.receive_output(timeout=5)
+    assert output == {"type": "websocket.close", "code": 4403}
