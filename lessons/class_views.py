@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+import segno
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -137,3 +140,28 @@ def join_page(request, code=""):
         request.session[_joined_key(session.code)] = member.pk
         return redirect(f"{session.lesson.get_absolute_url()}?class={session.code}")
     return render(request, "lessons/join.html", context)
+
+
+@require_GET
+def class_qr_view(request, code):
+    """The join URL as a QR code, made here (no outside service), as SVG."""
+    try:
+        session = classes.class_live(code)
+    except classes.ClassError as exc:
+        return _refused(exc)
+    url = class_links(request, session)["join_url"]
+    qr = segno.make(url, error="m")
+    out = io.BytesIO()
+    qr.save(
+        out,
+        kind="svg",
+        scale=8,
+        border=2,
+        dark="#000000",
+        light="#ffffff",
+        xmldecl=False,
+        title=f"Join class {session.code}: {url}",
+    )
+    response = HttpResponse(out.getvalue(), content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

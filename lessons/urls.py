@@ -32,6 +32,7 @@ urlpatterns = [
         class_views.class_results_view,
         name="class-results",
     ),
+    path("api/classes/<str:code>/qr.svg", class_views.class_qr_view, name="class-qr"),
     path("join/", class_views.join_page, name="class-join-index"),
     path("join/<str:code>/", class_views.join_page, name="class-join-page"),
     path("glossary/", views.glossary, name="glossary"),

@@ -298,3 +298,14 @@ async def test_a_visitor_who_has_not_joined_is_turned_away():
     assert message["type"] == "error" and "join the class first" in message["message"]
     output = await comm.receive_output(timeout=5)
     assert output == {"type": "websocket.close", "code": 4403}
+
+
+@pytest.mark.django_db
+def test_the_join_qr_code_is_made_here_and_holds_the_join_url():
+    make_lesson()
+    body = start(instructor_client()).json()
+    response = Client().get(f"/api/classes/{body['code']}/qr.svg")
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    svg = response.content.decode()
+    assert svg.startswith("<svg") and body["join_url"] in svg  # in its title, for readers
+    assert Client().get("/api/classes/QQQQQQ/qr.svg").status_code == 404
