@@ -64,7 +64,9 @@ export class Panel {
       "aria-label": "Link to this moment", onfocus: (e) => e.target.select() });
     this.linkNote = el("span", { class: "sim-link-note", role: "status" });
     this.linkBox = el("p", { class: "sim-link", hidden: true }, this.linkInput, " ", this.linkNote);
-    const seedLine = el("p", { class: "sim-seed-line" }, this.seedText, " ", this.againButton, " ", this.linkButton);
+    const seedLine = el("p", { class: "sim-seed-line" }, this.seedText, " ", this.againButton);
+    // Below the charts: on a phone the first chart keeps its place beside the step.
+    const shareLine = el("div", { class: "sim-share" }, el("p", {}, this.linkButton), this.linkBox);
 
     this.figures = el("div", { class: "sim-figures" });
     this.commandBox = el("div", { class: "sim-commands", role: "group", "aria-label": "Inject events" });
@@ -90,9 +92,9 @@ export class Panel {
     this.errorBox = el("p", { class: "sim-error", role: "alert", hidden: true });
 
     r.append(
-      toolbar, this.statusText, seedLine, this.linkBox, this.errorBox, this.figures, this.pictureBox,
+      toolbar, this.statusText, seedLine, this.errorBox, this.figures, this.pictureBox,
       el("h3", { class: "sim-h", text: "Break things" }), this.commandBox,
-      this.charts, this.summary,
+      this.charts, this.summary, shareLine,
       el("details", { class: "sim-box", open: true }, el("summary", { text: "Parameters" }), this.paramForm),
       el("details", { class: "sim-box" }, el("summary", { text: "Table of latest values" }), this.table),
       el("details", { class: "sim-box", open: true }, el("summary", { text: "Event log" }), this.log),
@@ -167,7 +169,11 @@ export class Panel {
       if (moment) request.moment = { run: moment.run, at: moment.at };
       const body = await createRun(request, { token: csrf() });
       // The link has done its work: a reload carries on with this new run.
-      if (moment) history.replaceState(history.state, "", location.pathname + location.hash);
+      if (moment) {
+        const url = new URL(location.href);
+        for (const name of ["run", "at", "t"]) url.searchParams.delete(name);
+        history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+      }
       // The speed chosen before Run is sent once the run says hello.
       this.pendingSpeed = true;
       this.attach(body.id);
