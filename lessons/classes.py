@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -180,6 +181,7 @@ def _message(kind: str, *fields, required=()) -> Object:
 
 
 TEACHER_MESSAGES = (
+    "run",
     "step",
     "pause_all",
     "resume_all",
@@ -194,6 +196,7 @@ MESSAGES = Tagged(
     "type",
     (
         _message("step", _step_field(), required=("step",)),
+        _message("run", Text("run", max_length=36), required=("run",)),
         _message("pause_all"),
         _message("resume_all"),
         _message("mode", Text("mode", max_length=10), required=("mode",)),
@@ -235,7 +238,9 @@ def polled_step(session: ClassSession, index: int) -> Step:
 def teacher_control(session: ClassSession, message: dict[str, Any]) -> None:
     """Carry out a teacher's message (checked against ``MESSAGES``)."""
     kind = message["type"]
-    if kind == "step":
+    if kind == "run":
+        bump(session, run=shared_run(session, message["run"]))
+    elif kind == "step":
         step_of(session, message["step"])
         bump(session, step=message["step"])
     elif kind == "pause_all":
@@ -260,6 +265,22 @@ def teacher_control(session: ClassSession, message: dict[str, Any]) -> None:
         bump(session, poll=state)
     elif kind == "end":
         class_end(session)
+
+
+def shared_run(session: ClassSession, run_id: str):
+    """The teacher's live run of the lesson's engine, which the class watches."""
+    from simulations.models import Run
+    from simulations.runs.constants import LIVE
+
+    try:
+        run = Run.objects.filter(id=uuid.UUID(run_id), owner=session.teacher).first()
+    except ValueError:
+        run = None
+    if run is None or run.kind != session.lesson.engine or run.status not in LIVE:
+        raise EngineError(
+            "run", "run must be a live run of yours of this lesson's engine"
+        )
+    return run
 
 
 def _mode_field(value: str) -> str:

@@ -29,6 +29,7 @@ from simulations.validation import (
 )
 from simulations.views import visitor_id
 
+from . import classes
 from .models import Lesson, Module, Question, Step, Term
 from .progress import (
     PredictionError,
@@ -139,7 +140,37 @@ def lesson_detail(request, slug):
     context["live_run"] = visitor_live_run(
         request.user, request.session.get("visitor", ""), context["engine"].kind, slug
     )
+    context["classroom"] = classroom_context(request, lesson)
+    context["can_teach"] = classes.is_instructor(request.user)
     return render(request, "lessons/detail.html", context)
+
+
+def classroom_context(request, lesson: Lesson) -> dict | None:
+    """The class this page is opened in (``?class=CODE``), and the visitor's role."""
+    code = request.GET.get("class", "")
+    if not code:
+        return None
+    try:
+        session = classes.class_live(code)
+    except classes.ClassError as exc:
+        return {"error": exc.message}
+    if session.lesson_id != lesson.pk:
+        return {"error": "this class follows another lesson", "lesson": session.lesson}
+    if request.user.is_authenticated and request.user.pk == session.teacher_id:
+        role = "teacher"
+    elif request.session.get(f"class:{session.code}"):
+        role = "student"
+    else:
+        return {"error": "join the class first", "join": True, "code": session.code}
+    return {
+        "code": session.code,
+        "role": role,
+        "join_url": request.build_absolute_uri(f"/join/{session.code}/"),
+        "steps": [
+            {"index": s.order, "title": s.title, "poll": bool(s.prediction)}
+            for s in lesson.steps.order_by("order")
+        ],
+    }
 
 
 @require_GET

@@ -307,5 +307,25 @@ def test_the_join_qr_code_is_made_here_and_holds_the_join_url():
     response = Client().get(f"/api/classes/{body['code']}/qr.svg")
     assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
     svg = response.content.decode()
-    assert svg.startswith("<svg") and body["join_url"] in svg  # in its title, for readers
+    assert (
+        svg.startswith("<svg") and body["join_url"] in svg
+    )  # in its title, for readers
     assert Client().get("/api/classes/QQQQQQ/qr.svg").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_lesson_page_in_a_class_shows_the_teacher_console_or_the_student_bar():
+    make_lesson()
+    teacher = instructor_client()
+    assert b"Start a class on this lesson" in teacher.get("/lessons/classy/").content
+    code = start(teacher).json()["code"]
+    console = teacher.get(f"/lessons/classy/?class={code}").content.decode()
+    assert 'data-role="teacher"' in console and f"/api/classes/{code}/qr.svg" in console
+    phone = Client()
+    assert (
+        "join the class first"
+        in phone.get(f"/lessons/classy/?class={code}").content.decode()
+    )
+    phone.post("/join/", {"code": code, "name": "Kim"})
+    bar = phone.get(f"/lessons/classy/?class={code}").content.decode()
+    assert 'data-role="student"' in bar and "Start a class" not in bar
