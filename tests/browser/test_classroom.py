@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.stack import manage
@@ -144,7 +146,7 @@ def test_a_class_follows_its_teacher_answers_a_poll_looks_up_and_forks(
     # The results as CSV, then the end of the class.
     with teacher.expect_download() as download:
         teacher.click("text=Download the results (CSV)")
-    text = open(download.value.path(), encoding="utf-8").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("student,") and "student 2" in text
     teacher.once("dialog", lambda d: d.accept())
     teacher.click("text=End the class")
