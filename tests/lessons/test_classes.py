@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -20,6 +19,7 @@ from lessons.classes import CODE_ALPHABET, CODE_LENGTH
 from lessons.models import ClassMember, ClassSession
 from lessons.services import lesson_save, validate_lesson
 from scalelab.asgi import application
+from tests.simulations.test_consumer import next_of
 
 CHOICE = {
     "title": "Shrink the cache",
@@ -163,19 +163,6 @@ async def open_socket(code, client):
     connected, _ = await comm.connect()
     assert connected
     return comm
-
-
-async def next_of(comm, kind, timeout=5.0, **match):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        left = deadline - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise AssertionError(f"no {kind} message {match} within {timeout} s")
-        message = await comm.receive_json_from(timeout=left)
-        if message["type"] == kind and all(
-            message.get(k) == v for k, v in match.items()
-        ):
-            return message
 
 
 @pytest.mark.django_db(transaction=True)
