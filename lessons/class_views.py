@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from scalelab.limits import LimitError, throttle
 from simulations.engines.base import EngineError
 from simulations.validation import MediaTypeError, json_body
 from simulations.views import visitor_id
@@ -17,10 +18,33 @@ from simulations.views import visitor_id
 from . import classes
 from .models import ClassSession
 
+WRONG_CODES = "20/m"  # codes that name no class, per address: guessing is slow
 
-def _refused(exc: classes.ClassError | EngineError) -> JsonResponse:
+
+def _refused(exc: classes.ClassError | EngineError | LimitError) -> JsonResponse:
+    if isinstance(exc, LimitError):
+        response = JsonResponse({"errors": {exc.field: exc.message}}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     status = getattr(exc, "status", 415 if isinstance(exc, MediaTypeError) else 400)
     return JsonResponse({"errors": {exc.field: exc.message}}, status=status)
+
+
+def _live(request, code: str) -> ClassSession:
+    """The live class of a code; a wrong code counts against the address, so that
+    codes cannot be found by trying them all (a whole class joining never counts)."""
+    try:
+        return classes.class_live(code)
+    except classes.ClassError as exc:
+        if exc.message.startswith("no class"):
+            throttle(
+                request,
+                "classes.wrong",
+                WRONG_CODES,
+                field="code",
+                what="wrong class codes",
+            )
+        raise
 
 
 def _joined_key(code: str) -> str:
@@ -54,7 +78,7 @@ def class_create_view(request):
 @require_http_methods(["POST"])
 def class_join_view(request, code):
     try:
-        session = classes.class_live(code)
+        session = _live(request, code)
         body = json_body(request)
         unknown = set(body) - {"name"}
         if unknown:
@@ -64,7 +88,7 @@ def class_join_view(request, code):
         member, created = classes.class_join(
             session, visitor_id(request), body.get("name")
         )
-    except (classes.ClassError, EngineError) as exc:
+    except (classes.ClassError, EngineError, LimitError) as exc:
         return _refused(exc)
     request.session[_joined_key(session.code)] = member.pk
     return JsonResponse(
@@ -146,8 +170,8 @@ def join_page(request, code=""):
 def class_qr_view(request, code):
     """The join URL as a QR code, made here (no outside service), as SVG."""
     try:
-        session = classes.class_live(code)
-    except classes.ClassError as exc:
+        session = _live(request, code)
+    except (classes.ClassError, LimitError) as exc:
         return _refused(exc)
     url = class_links(request, session)["join_url"]
     qr = segno.make(url, error="m")

@@ -316,3 +316,19 @@ def test_the_lesson_page_in_a_class_shows_the_teacher_console_or_the_student_bar
     phone.post("/join/", {"code": code, "name": "Kim"})
     bar = phone.get(f"/lessons/classy/?class={code}").content.decode()
     assert 'data-role="student"' in bar and "Start a class" not in bar
+
+
+@pytest.mark.django_db
+def test_guessing_codes_is_slowed_down_but_a_whole_class_joins():
+    make_lesson()
+    code = start(instructor_client()).json()["code"]
+    for _ in range(40):  # a class of forty behind one school address
+        assert join(Client(), code).status_code == 201
+    guesser = Client()
+    answers = [join(guesser, "QQQQQQ").status_code for _ in range(21)]
+    assert answers[:20] == [404] * 20 and answers[20] == 429
+    refused = join(guesser, "QQQQQQ")
+    assert (
+        "wrong class codes" in refused.json()["errors"]["code"]
+        and refused["Retry-After"]
+    )
