@@ -36,6 +36,7 @@ class CommandError(EngineError):
 
 
 PARAM_TYPES = ("int", "float", "choice", "bool")
+TINY = 1e-100  # the smallest size a number setting may have, other than 0
 TICK = 0.25  # seconds: the finest slice of time that ``advance`` hands an engine
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -125,6 +126,14 @@ class Param:
             raise bad from None
         if isinstance(number, float) and not math.isfinite(number):
             raise bad
+        if isinstance(number, float) and 0 < abs(number) < TINY:
+            # 5e-324 is a float, but one that turns rates into divisions by zero
+            # and gaps into infinities: no setting means anything that small.
+            raise ParamError(
+                self.name,
+                f"{self.name} must be {self.allowed()}, and 0 or at least {TINY:g} "
+                f"in size; got {value!r}",
+            )
         if self.min is not None and number < self.min:
             raise bad
         if self.max is not None and number > self.max:

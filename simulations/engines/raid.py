@@ -533,7 +533,9 @@ class RaidEngine(Engine):
         p = self.p["ure_per_bit"]
         if p <= 0:
             return math.inf
-        return math.floor(math.log(1.0 - self.rng.random()) / math.log1p(-p)) + 1
+        gap = math.log(1.0 - self.rng.random()) / math.log1p(-p)
+        # A rate so small (1e-309) that the gap is past any float: never, in effect.
+        return math.floor(gap) + 1 if math.isfinite(gap) else math.inf
 
     def _array_time(self, when: float) -> float:
         return self.array_s + (when - self.now) * self.p["time_scale"]

@@ -278,3 +278,15 @@ def test_disks_that_next_to_never_fail_never_lose_data_in_a_float_overflow():
 
     assert mttdl_hours("5", 4, mttf_hours(2.3e-153), 11.0) == math.inf
     assert mttdl_hours("10", 4, mttf_hours(1e-200), 11.0) == math.inf
+
+
+def test_a_read_error_rate_too_small_to_compute_with_is_refused_and_a_tiny_one_works():
+    from simulations.engines.base import ParamError
+    from simulations.engines.raid import RaidEngine
+
+    engine = RaidEngine({"level": "0"}, seed=1)
+    with pytest.raises(ParamError):  # found by the replay test: it crashed the run
+        engine.set_param("ure_per_bit", 2.225073858507203e-309)
+    engine.set_param("ure_per_bit", 1e-100)
+    engine.advance(1.0)
+    assert engine.bits_to_ure > 1e99

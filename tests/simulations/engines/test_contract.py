@@ -921,3 +921,14 @@ def test_the_documented_exceptions_name_real_engines_and_their_declarations():
         assert measured.state <= set(cls({}, seed=SEED).__getstate__())
     for kind, views in STATE_VIEWS.items():
         assert set(views) <= set(REGISTRY[kind]({}, seed=SEED).__getstate__())
+
+
+def test_a_number_too_small_to_compute_with_is_refused_naming_the_field():
+    engine = REGISTRY["provisioning"]
+    with pytest.raises(ParamError) as exc:
+        engine.validate_params({"commit_rate_per_hour": 5e-324})
+    assert exc.value.field == "commit_rate_per_hour" and "1e-100" in exc.value.message
+    assert (
+        engine.validate_params({"commit_rate_per_hour": 0.0})["commit_rate_per_hour"]
+        == 0
+    )
