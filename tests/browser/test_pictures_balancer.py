@@ -80,9 +80,13 @@ def test_dns_round_robin_shows_each_resolvers_cached_answer_and_no_theory_line(
     resolver = page.locator(
         f"{PICTURE} .pic-node:has(.pic-name:text-is('Client 10.0.0.0'))"
     )
+    # That client's resolver holds an answer once it has asked (until then it says
+    # its share of the traffic).
     page.wait_for_function(
-        "() => [...document.querySelectorAll('#sim .picture .pic-state')]"
-        ".some((s) => /^cached s\\d+/.test(s.textContent))",
+        "() => [...document.querySelectorAll('#sim .picture .pic-node')]"
+        ".some((n) => n.querySelector('.pic-name').textContent === 'Client 10.0.0.0'"
+        " && /^cached s\\d+/.test(n.querySelector('.pic-state').textContent)"
+        " && n.querySelector('.pic-detail').textContent.startsWith('TTL '))",
         timeout=10_000,
     )
     assert resolver.locator(".pic-detail").text_content().startswith("TTL ")
