@@ -65,17 +65,6 @@ def normalise_code(code: str) -> str:
     return "".join(c for c in str(code).upper() if c not in " -")[:CODE_LENGTH]
 
 
-def _mode(value: Any) -> str:
-    modes = ClassSession.Mode.values
-    if value is None:
-        return ClassSession.Mode.TEACHER
-    if value not in modes:
-        raise ClassError(
-            400, "mode", f"mode must be one of {', '.join(modes)}; got {value!r}"
-        )
-    return value
-
-
 def class_create(teacher, body: dict[str, Any]) -> ClassSession:
     """Start a class on a published lesson; only an instructor may."""
     if not is_instructor(teacher):
@@ -95,7 +84,7 @@ def class_create(teacher, body: dict[str, Any]) -> ClassSession:
     ).first()
     if lesson is None:
         raise ClassError(400, "lesson", "lesson must be the slug of a published lesson")
-    mode = _mode(body.get("mode"))
+    mode = _mode_field(body.get("mode"))
     for _ in range(20):
         try:
             with transaction.atomic():
@@ -283,8 +272,11 @@ def shared_run(session: ClassSession, run_id: str):
     return run
 
 
-def _mode_field(value: str) -> str:
+def _mode_field(value: Any) -> str:
+    """A class's mode (teacher-paced unless given), or EngineError naming mode."""
     modes = ClassSession.Mode.values
+    if value is None:
+        return ClassSession.Mode.TEACHER
     if value not in modes:
         raise EngineError(
             "mode", f"mode must be one of {', '.join(modes)}; got {value!r}"
