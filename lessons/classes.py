@@ -1,4 +1,5 @@
-"""Class sessions: a join code, one teacher-paced lesson, polls counted and revealed.
+"""Class sessions: a join code, a lesson taken together or each at their own pace,
+predictions polled and revealed, checkpoint questions asked of the whole class.
 
 Everything here reads and writes the database only (``ClassSession``, ``ClassMember``
 and ``ClassAnswer``), so any web process can serve any class. Each change of a
@@ -18,13 +19,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
 from simulations.engines.base import EngineError, Param
 from simulations.validation import Const, Object, Scalar, Tagged, Text
 
-from .models import ClassAnswer, ClassMember, ClassSession, Lesson, Step
+from .models import ClassAnswer, ClassMember, ClassSession, Lesson, Question, Step
 
 # Letters and digits that cannot be taken for one another (no 0/O, 1/I/L, 5/S, 2/Z).
 CODE_ALPHABET = "ABCDEFGHJKMNPQRTUVWXY346789"
@@ -32,6 +33,7 @@ CODE_LENGTH = 6
 INSTRUCTORS = "Instructors"
 HISTOGRAM_BINS = 10
 MAX_NAME = 40
+IDLE_S = 180  # a student who has not moved for this long is marked on the dashboard
 
 
 class ClassError(ValueError):
@@ -138,6 +140,37 @@ def class_join(
     return member, created
 
 
+def class_allowance(visitor: str) -> tuple[str, int, int] | None:
+    """A class member's run allowance: (key, live runs, new runs a minute), or None.
+
+    A class behind one school address would soon meet the per-address limits, so
+    the runs of a member of a live class are counted per class instead, with room
+    for every member (``SCALELAB_CLASS_RUNS_PER_MEMBER`` each, never less than an
+    address has). Each member's own quota still applies.
+    """
+    if not visitor:
+        return None
+    member = (
+        ClassMember.objects.filter(
+            visitor=visitor,
+            session__ended_at__isnull=True,
+            session__expires_at__gt=timezone.now(),
+        )
+        .select_related("session")
+        .order_by("-joined_at")
+        .first()
+    )
+    if member is None:
+        return None
+    quota = settings.SCALELAB
+    room = member.session.members.count() * quota["CLASS_RUNS_PER_MEMBER"]
+    return (
+        f"class:{member.session.code}",
+        max(quota["ADDRESS_LIVE_RUNS"], room),
+        max(quota["ADDRESS_RUNS_PER_MIN"], 2 * room),
+    )
+
+
 def class_end(session: ClassSession) -> None:
     ClassSession.objects.filter(pk=session.pk).update(
         ended_at=timezone.now(), poll="", version=F("version") + 1
@@ -160,6 +193,14 @@ def _step_field() -> Scalar:
     return Scalar(Param("step", "int", None, 0, 1000))
 
 
+def _question_field() -> Scalar:
+    return Scalar(Param("question", "int", None, 0, 1000))
+
+
+def _value_field() -> Scalar:
+    return Scalar(Param("value", "float", None))
+
+
 def _message(kind: str, *fields, required=()) -> Object:
     return Object(
         kind,
@@ -178,8 +219,12 @@ TEACHER_MESSAGES = (
     "poll.open",
     "poll.close",
     "poll.reveal",
+    "measured",
+    "question.open",
+    "question.close",
     "end",
 )
+STUDENT_MESSAGES = ("poll.answer", "question.answer", "progress")
 MESSAGES = Tagged(
     "message",
     "type",
@@ -192,13 +237,20 @@ MESSAGES = Tagged(
         _message("poll.open", _step_field(), required=("step",)),
         _message("poll.close", _step_field(), required=("step",)),
         _message("poll.reveal", _step_field(), required=("step",)),
+        _message("measured", _step_field(), _value_field(), required=("step", "value")),
+        _message("question.open", _question_field(), required=("question",)),
+        _message("question.close", _question_field(), required=("question",)),
         _message("end"),
         _message(
-            "poll.answer",
-            _step_field(),
-            Scalar(Param("value", "float", None)),
-            required=("step", "value"),
+            "poll.answer", _step_field(), _value_field(), required=("step", "value")
         ),
+        _message(
+            "question.answer",
+            _question_field(),
+            _value_field(),
+            required=("question", "value"),
+        ),
+        _message("progress", _step_field(), required=("step",)),
         _message("ping"),
     ),
 )
@@ -222,6 +274,24 @@ def polled_step(session: ClassSession, index: int) -> Step:
             "step", f"step {index} asks for no prediction, so it has no poll"
         )
     return step
+
+
+def question_of(session: ClassSession, index: int) -> Question:
+    """The lesson's checkpoint question ``index`` (numbered from 0, as listed)."""
+    questions = list(session.lesson.questions.all())
+    if not 0 <= index < len(questions):
+        allowed = f"0 to {len(questions) - 1}" if questions else "none: it has none"
+        raise EngineError(
+            "question",
+            f"question must be a question of the lesson, numbered from 0: {allowed}",
+        )
+    return questions[index]
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise EngineError("value", "value must be a finite number")
+    return value
 
 
 def teacher_control(session: ClassSession, message: dict[str, Any]) -> None:
@@ -252,6 +322,22 @@ def teacher_control(session: ClassSession, message: dict[str, Any]) -> None:
             else ClassSession.Poll.REVEALED
         )
         bump(session, poll=state)
+    elif kind == "measured":
+        polled_step(session, message["step"])
+        measured = {**session.measured, str(message["step"]): _finite(message["value"])}
+        bump(session, measured=measured)
+    elif kind == "question.open":
+        question_of(session, message["question"])
+        bump(
+            session, question=message["question"], question_state=ClassSession.Poll.OPEN
+        )
+    elif kind == "question.close":
+        if (
+            session.question != message["question"]
+            or session.question_state != ClassSession.Poll.OPEN
+        ):
+            raise EngineError("question", f"question {message['question']} is not open")
+        bump(session, question_state=ClassSession.Poll.CLOSED)
     elif kind == "end":
         class_end(session)
 
@@ -284,51 +370,124 @@ def _mode_field(value: Any) -> str:
     return value
 
 
-def poll_answer(
-    session: ClassSession, member: ClassMember, step_index: int, value: float
-) -> None:
-    """Record a member's answer to the open poll (the last answer counts)."""
-    if session.poll != ClassSession.Poll.OPEN or session.poll_step != step_index:
-        raise EngineError("step", f"no poll is open for step {step_index}")
-    step = polled_step(session, step_index)
-    fields: dict[str, Any] = {"choice": None, "value": None}
-    if step.prediction == Step.Prediction.CHOICE:
-        count = len(step.choices)
+def _choice_or_number(kind: str, count: int, value: float) -> dict[str, Any]:
+    """An answer's columns: a choice's number for a choice, else a finite number."""
+    if kind == "choice":
         if not float(value).is_integer() or not 0 <= value < count:
             raise EngineError(
                 "value", f"value must be the number of a choice: 0 to {count - 1}"
             )
-        fields["choice"] = int(value)
-    else:
-        if not math.isfinite(value):
-            raise EngineError("value", "value must be a finite number")
-        fields["value"] = value
+        return {"choice": int(value), "value": None}
+    return {"choice": None, "value": _finite(value)}
+
+
+def _record(
+    session: ClassSession, member: ClassMember, kind: str, index: int, fields: dict
+) -> None:
     ClassAnswer.objects.update_or_create(
-        session=session, member=member, step=step_index, defaults=fields
+        session=session, member=member, kind=kind, step=index, defaults=fields
+    )
+    # Answering is moving on: the dashboard does not mark the member idle.
+    ClassMember.objects.filter(pk=member.pk).update(moved_at=timezone.now())
+    bump(session)
+
+
+def poll_answer(
+    session: ClassSession, member: ClassMember, step_index: int, value: float
+) -> None:
+    """Record a member's prediction for a step (the last answer counts).
+
+    Teacher-paced, only the step whose poll is open takes answers; at their own
+    pace, students answer any step's prediction when they reach it.
+    """
+    own_pace = session.mode == ClassSession.Mode.STUDENT
+    if not own_pace and (
+        session.poll != ClassSession.Poll.OPEN or session.poll_step != step_index
+    ):
+        raise EngineError("step", f"no poll is open for step {step_index}")
+    step = polled_step(session, step_index)
+    fields = _choice_or_number(step.prediction, len(step.choices), value)
+    _record(session, member, ClassAnswer.Kind.STEP, step_index, fields)
+
+
+def question_answer(
+    session: ClassSession, member: ClassMember, index: int, value: float
+) -> None:
+    """Record a member's answer to a checkpoint question (the last answer counts)."""
+    own_pace = session.mode == ClassSession.Mode.STUDENT
+    if not own_pace and (
+        session.question != index or session.question_state != ClassSession.Poll.OPEN
+    ):
+        raise EngineError("question", f"question {index} is not open")
+    question = question_of(session, index)
+    fields = _choice_or_number(question.kind, len(question.choices), value)
+    _record(session, member, ClassAnswer.Kind.QUESTION, index, fields)
+
+
+def progress(session: ClassSession, member: ClassMember, step_index: int) -> None:
+    """A member at their own pace reached a step: the teacher's dashboard shows it."""
+    step_of(session, step_index)
+    ClassMember.objects.filter(pk=member.pk).update(
+        step=step_index, moved_at=timezone.now()
     )
     bump(session)
 
 
+def _distribution(answers: QuerySet, kind: str, choices: list[str]) -> dict[str, Any]:
+    """How many answered, and how: counts per choice, or a histogram of numbers."""
+    if kind == "choice":
+        counts = dict(answers.values_list("choice").annotate(n=Count("id")))
+        per_choice = [counts.get(i, 0) for i in range(len(choices))]
+        return {
+            "kind": "choice",
+            "choices": list(choices),
+            "counts": per_choice,
+            "answers": sum(per_choice),
+        }
+    values = sorted(answers.values_list("value", flat=True))
+    return {"kind": "number", "answers": len(values), "histogram": histogram(values)}
+
+
 def poll_results(session: ClassSession, step_index: int) -> dict[str, Any]:
-    """The class's answers to a step: how many, and their distribution (anonymous)."""
+    """The class's predictions for a step, anonymous, and the figure measured once
+    the shared run has played it."""
     step = step_of(session, step_index)
-    answers = ClassAnswer.objects.filter(session=session, step=step_index)
-    out: dict[str, Any] = {
+    answers = ClassAnswer.objects.filter(
+        session=session, kind=ClassAnswer.Kind.STEP, step=step_index
+    )
+    return {
         "type": "poll.results",
         "step": step_index,
         "state": session.poll if session.poll_step == step_index else "",
+        "measured": session.measured.get(str(step_index)),
+        **_distribution(answers, step.prediction, step.choices),
     }
-    if step.prediction == Step.Prediction.CHOICE:
-        counts = dict(answers.values_list("choice").annotate(n=Count("id")))
-        out["kind"] = "choice"
-        out["choices"] = list(step.choices)
-        out["counts"] = [counts.get(i, 0) for i in range(len(step.choices))]
-        out["answers"] = sum(out["counts"])
-        return out
-    values = sorted(answers.values_list("value", flat=True))
-    out["kind"] = "number"
-    out["answers"] = len(values)
-    out["histogram"] = histogram(values)
+
+
+def question_results(session: ClassSession, index: int) -> dict[str, Any]:
+    """The class's answers to a checkpoint question; the right one once closed."""
+    question = question_of(session, index)
+    answers = ClassAnswer.objects.filter(
+        session=session, kind=ClassAnswer.Kind.QUESTION, step=index
+    )
+    state = session.question_state if session.question == index else ""
+    out = {
+        "type": "question.results",
+        "question": index,
+        "state": state,
+        "unit": question.unit,
+        **_distribution(
+            answers, question.kind, [c.get("text", "") for c in question.choices]
+        ),
+    }
+    if state == ClassSession.Poll.CLOSED:
+        if question.kind == Question.Kind.CHOICE:
+            out["correct"] = next(
+                (i for i, c in enumerate(question.choices) if c.get("correct")), None
+            )
+        else:
+            out["answer"] = question.answer
+            out["tolerance"] = question.tolerance
     return out
 
 
@@ -358,6 +517,9 @@ def state_of(session: ClassSession) -> dict[str, Any]:
         "poll": {"step": session.poll_step, "state": session.poll}
         if session.poll
         else None,
+        "question": {"index": session.question, "state": session.question_state}
+        if session.question_state
+        else None,
         "run": str(session.run_id) if session.run_id else None,
         "members": session.members.count(),
         "ended": session.ended_at is not None,
@@ -365,26 +527,112 @@ def state_of(session: ClassSession) -> dict[str, Any]:
     }
 
 
-def results_csv(session: ClassSession) -> str:
-    """Per student, their answers to each polled step (the teacher's download)."""
+def _shown(answer: ClassAnswer, choices: list[str]) -> str:
+    """An answer as the teacher reads it: the choice's words, or the number."""
+    if answer.choice is not None:
+        return (
+            choices[answer.choice]
+            if answer.choice < len(choices)
+            else str(answer.choice)
+        )
+    return f"{answer.value:g}"
+
+
+def _answer_sheet(session: ClassSession):
+    """The steps with predictions, the questions, and each member's answers to them."""
     steps = list(session.lesson.steps.exclude(prediction="").order_by("order"))
-    answers: dict[tuple[int, int], ClassAnswer] = {
-        (a.member_id, a.step): a for a in ClassAnswer.objects.filter(session=session)
+    questions = list(session.lesson.questions.all())
+    answers: dict[tuple[int, str, int], ClassAnswer] = {
+        (a.member_id, a.kind, a.step): a
+        for a in ClassAnswer.objects.filter(session=session)
     }
+    return steps, questions, answers
+
+
+def members_of(session: ClassSession) -> dict[str, Any]:
+    """The teacher's dashboard: each student's place, predictions and answers.
+
+    For the teacher's socket only: it names students. ``moved_s`` is how long ago
+    each last moved; one still for ``idle_s`` or more is marked ``idle``.
+    """
+    steps, questions, answers = _answer_sheet(session)
+    now = timezone.now()
+    members = []
+    for number, member in enumerate(session.members.all(), start=1):
+        moved = (now - member.moved_at).total_seconds()
+        predictions = {
+            str(s.order): _shown(a, s.choices)
+            for s in steps
+            if (a := answers.get((member.pk, ClassAnswer.Kind.STEP, s.order)))
+        }
+        replies = {
+            str(i): _shown(a, [c.get("text", "") for c in q.choices])
+            for i, q in enumerate(questions)
+            if (a := answers.get((member.pk, ClassAnswer.Kind.QUESTION, i)))
+        }
+        members.append(
+            {
+                "n": number,
+                "name": member.name or f"student {number}",
+                "step": member.step,
+                "moved_s": round(moved, 1),
+                "idle": moved >= IDLE_S,
+                "predictions": predictions,
+                "answers": replies,
+            }
+        )
+    return {"type": "class.members", "idle_s": IDLE_S, "members": members}
+
+
+def results_csv(session: ClassSession) -> str:
+    """The teacher's download: per student, their predictions and answers; then,
+    per poll and question, the class's distribution."""
+    steps, questions, answers = _answer_sheet(session)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["student", *[f"step {s.order}: {s.title}" for s in steps]])
+    writer.writerow(
+        [
+            "student",
+            *[f"step {s.order + 1}: {s.title}" for s in steps],
+            *[f"question {i + 1}: {q.prompt[:60]}" for i, q in enumerate(questions)],
+        ]
+    )
     for number, member in enumerate(session.members.all(), start=1):
         row = [member.name or f"student {number}"]
         for s in steps:
-            a = answers.get((member.pk, s.order))
-            if a is None:
-                row.append("")
-            elif a.choice is not None:
-                row.append(
-                    s.choices[a.choice] if a.choice < len(s.choices) else a.choice
-                )
-            else:
-                row.append(f"{a.value:g}")
+            a = answers.get((member.pk, ClassAnswer.Kind.STEP, s.order))
+            row.append(_shown(a, s.choices) if a else "")
+        for i, q in enumerate(questions):
+            a = answers.get((member.pk, ClassAnswer.Kind.QUESTION, i))
+            row.append(_shown(a, [c.get("text", "") for c in q.choices]) if a else "")
         writer.writerow(row)
+    writer.writerow([])
+    writer.writerow(["distribution", "answer", "students"])
+    for s in steps:
+        results = poll_results(session, s.order)
+        for label, count in _rows(results):
+            writer.writerow([f"step {s.order + 1}: {s.title}", label, count])
+        if results["measured"] is not None:
+            writer.writerow(
+                [
+                    f"step {s.order + 1}: {s.title}",
+                    "measured",
+                    f"{results['measured']:g}",
+                ]
+            )
+    for i, q in enumerate(questions):
+        for label, count in _rows(question_results(session, i)):
+            writer.writerow([f"question {i + 1}: {q.prompt[:60]}", label, count])
     return out.getvalue()
+
+
+def _rows(results: dict[str, Any]) -> list[tuple[str, int]]:
+    """A distribution as (answer, how many) rows: per choice, or per bin."""
+    if results["kind"] == "choice":
+        return list(zip(results["choices"], results["counts"], strict=True))
+    edges, counts = results["histogram"]["edges"], results["histogram"]["counts"]
+    if len(counts) == 1:
+        return [(f"{edges[0]:g}", counts[0])]
+    return [
+        (f"{edges[i]:g} to {edges[i + 1]:g}", count) for i, count in enumerate(counts)
+    ]

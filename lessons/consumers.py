@@ -62,15 +62,43 @@ def _state(code: str, role: str) -> tuple[int, list[dict[str, Any]]]:
     """The session's version and the messages a socket of ``role`` is sent for it."""
     session = ClassSession.objects.select_related("lesson").get(code=code)
     out = [classes.state_of(session)]
+    teacher = role == "teacher"
     if session.poll:
         results = classes.poll_results(session, session.poll_step)
-        if role == "teacher" or session.poll == ClassSession.Poll.REVEALED:
+        if teacher or session.poll == ClassSession.Poll.REVEALED:
             out.append(results)
         else:
             out.append(
                 {"type": "poll.count", "step": session.poll_step, "state": session.poll}
             )
+    # A question's answers reach students once it is closed; the teacher's, live.
+    if session.question_state and (
+        teacher or session.question_state == ClassSession.Poll.CLOSED
+    ):
+        out.append(classes.question_results(session, session.question))
+    if teacher:
+        out.append(classes.members_of(session))
     return session.version, out
+
+
+@database_sync_to_async
+def _place(member_id: int) -> dict[str, Any]:
+    """A student's own place in the class, for their page when it (re)connects."""
+    member = ClassMember.objects.get(pk=member_id)
+    answers = member.answers.all()
+    return {
+        "step": member.step,
+        "predictions": {
+            a.step: a.choice if a.choice is not None else a.value
+            for a in answers
+            if a.kind == "step"
+        },
+        "answers": {
+            a.step: a.choice if a.choice is not None else a.value
+            for a in answers
+            if a.kind == "question"
+        },
+    }
 
 
 @database_sync_to_async
@@ -85,9 +113,17 @@ def _act(code: str, role: str, member_id: int | None, message: dict[str, Any]) -
     session = ClassSession.objects.select_related("lesson").get(code=code)
     if session.ended_at is not None:
         raise EngineError("code", "this class has ended")
-    if message["type"] == "poll.answer":
+    kind = message["type"]
+    if kind in classes.STUDENT_MESSAGES:
         member = ClassMember.objects.get(pk=member_id)
-        classes.poll_answer(session, member, message["step"], message["value"])
+        if kind == "poll.answer":
+            classes.poll_answer(session, member, message["step"], message["value"])
+        elif kind == "question.answer":
+            classes.question_answer(
+                session, member, message["question"], message["value"]
+            )
+        else:
+            classes.progress(session, member, message["step"])
     else:
         classes.teacher_control(session, message)
 
@@ -157,7 +193,10 @@ class ClassConsumer(AsyncWebsocketConsumer):
             return
         self.member_id = member.pk if member else None
         _, messages = await _state(self.code, self.role)
-        await self.send(text_data=json.dumps({"type": "hello", "role": self.role}))
+        hello = {"type": "hello", "role": self.role}
+        if member is not None:
+            hello["place"] = await _place(member.pk)
+        await self.send(text_data=json.dumps(hello))
         await self.send_messages(messages)
         Watcher.join(self.code, self)
 
@@ -194,8 +233,8 @@ class ClassConsumer(AsyncWebsocketConsumer):
         if kind in classes.TEACHER_MESSAGES and self.role != "teacher":
             await self.error("type", f"only the teacher can send {kind}")
             return
-        if kind == "poll.answer" and self.role != "student":
-            await self.error("type", "only students answer a poll")
+        if kind in classes.STUDENT_MESSAGES and self.role != "student":
+            await self.error("type", f"only students send {kind}")
             return
         try:
             await _act(self.code, self.role, self.member_id, message)

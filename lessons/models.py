@@ -284,6 +284,17 @@ class ClassSession(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    question = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The checkpoint question pushed, if any."
+    )
+    question_state = models.CharField(
+        max_length=10, choices=Poll.choices, default=Poll.NONE, blank=True
+    )
+    measured = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="By step number: the figure the shared run measured for it.",
+    )
     version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
@@ -323,7 +334,14 @@ class ClassMember(models.Model):
 
 
 class ClassAnswer(models.Model):
-    """A member's answer to a step's poll: one per member and step, the last wins."""
+    """A member's answer to a step's prediction or a checkpoint question.
+
+    One per member and item: the last answer wins.
+    """
+
+    class Kind(models.TextChoices):
+        STEP = "step", "Step prediction"
+        QUESTION = "question", "Checkpoint question"
 
     session = models.ForeignKey(
         ClassSession, on_delete=models.CASCADE, related_name="answers"
@@ -331,7 +349,10 @@ class ClassAnswer(models.Model):
     member = models.ForeignKey(
         ClassMember, on_delete=models.CASCADE, related_name="answers"
     )
-    step = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.STEP)
+    step = models.PositiveIntegerField(
+        help_text="The step's number, or the question's."
+    )
     choice = models.IntegerField(null=True, blank=True)
     value = models.FloatField(null=True, blank=True)
     answered_at = models.DateTimeField(auto_now=True)
@@ -339,10 +360,11 @@ class ClassAnswer(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["session", "member", "step"], name="class_answer_once"
+                fields=["session", "member", "kind", "step"],
+                name="class_answer_once_each",
             )
         ]
-        indexes = [models.Index(fields=["session", "step"])]
+        indexes = [models.Index(fields=["session", "kind", "step"])]
 
     def __str__(self) -> str:
-        return f"{self.member} on step {self.step}"
+        return f"{self.member} on {self.kind} {self.step}"

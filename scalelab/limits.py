@@ -90,15 +90,22 @@ def _by_address(group: str, request) -> str:
     return request_address(request) or "unknown"
 
 
-def throttle(request, group: str, rate: str, *, field: str, what: str) -> None:
+def throttle(
+    request, group: str, rate: str, *, field: str, what: str, key: str = ""
+) -> None:
     """Count one ``group`` request from this client address; raise if over ``rate``.
 
     ``rate`` is django-ratelimit's ``"N/unit"`` (``"120/m"``, ``"100/h"``); ``what``
-    names what is limited, for the message ("new runs").
+    names what is limited, for the message ("new runs"). A ``key`` other than the
+    address (a class's, ``class:CODE``) counts the requests of that group instead.
     """
     try:
         usage = get_usage(
-            request, group=group, key=_by_address, rate=rate, increment=True
+            request,
+            group=group,
+            key=(lambda _group, _request: key) if key else _by_address,
+            rate=rate,
+            increment=True,
         )
     except Exception:  # noqa: BLE001 - the cache is away: the service limits still hold
         log.warning("rate limit %s not checked: the cache cannot be reached", group)
@@ -108,9 +115,10 @@ def throttle(request, group: str, rate: str, *, field: str, what: str) -> None:
     wait = max(1, usage["time_left"])
     limit, _, unit = rate.partition("/")
     per = {"s": "a second", "m": "a minute", "h": "an hour", "d": "a day"}[unit]
+    where = f"in class {key[6:]}" if key.startswith("class:") else "from one address"
     raise LimitError(
         field,
-        f"at most {limit} {what} {per} from one address: try again in {wait} s",
+        f"at most {limit} {what} {per} {where}: try again in {wait} s",
         retry_after=wait,
     )
 

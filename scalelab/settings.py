@@ -159,6 +159,11 @@ SCALELAB = {
     "RUN_IDLE_S": env_int("SCALELAB_RUN_IDLE_S", 15, minimum=5, maximum=3600),
     # A class session's join code stops working this many hours after it starts.
     "CLASS_HOURS": env_int("SCALELAB_CLASS_HOURS", 4, minimum=1, maximum=48),
+    # Members of a live class are counted per class, not per address: each has
+    # room for this many live runs (twice as many new ones a minute).
+    "CLASS_RUNS_PER_MEMBER": env_int(
+        "SCALELAB_CLASS_RUNS_PER_MEMBER", 2, minimum=1, maximum=100
+    ),
     "RUNS_PER_VISITOR": env_int(
         "SCALELAB_RUNS_PER_VISITOR", 3, minimum=1, maximum=1000
     ),

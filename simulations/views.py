@@ -50,13 +50,23 @@ def _refused(exc: LimitError | EngineError) -> JsonResponse:
 
 @require_http_methods(["POST"])
 def run_create_view(request):
+    from lessons.classes import class_allowance  # lessons build on simulations
+
+    visitor = visitor_id(request)
+    client, live_cap, per_min = request_address(request), None, None
+    # A class's members are counted per class: a class behind one address is
+    # not held to what one address may start.
+    allowance = class_allowance(visitor)
+    if allowance is not None:
+        client, live_cap, per_min = allowance
     try:
         throttle(
             request,
             "runs.new",
-            f"{limits()['ADDRESS_RUNS_PER_MIN']}/m",
+            f"{per_min or limits()['ADDRESS_RUNS_PER_MIN']}/m",
             field="runs",
             what="new runs",
+            key=client if allowance else "",
         )
         # The whole body is checked here (an unknown field is refused); the
         # service checks its arguments again, as it does for every caller.
@@ -64,8 +74,9 @@ def run_create_view(request):
         run = run_create(
             **fields,
             owner=request.user,
-            visitor=visitor_id(request),
-            client=request_address(request),
+            visitor=visitor,
+            client=client,
+            client_cap=live_cap,
         )
     except (LimitError, EngineError) as exc:
         return _refused(exc)

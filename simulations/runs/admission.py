@@ -70,8 +70,19 @@ def unwatched(runs: list[tuple[Any, datetime]], now: datetime) -> list[str]:
     return [i for i in settled if not watched.get(i)]
 
 
-def admit(live: QuerySet, caps: Caps, *, owner, visitor: str, client: str) -> None:
+def admit(
+    live: QuerySet,
+    caps: Caps,
+    *,
+    owner,
+    visitor: str,
+    client: str,
+    client_cap: int | None = None,
+) -> None:
     """Raise unless one more of ``live`` may start; call inside ``atomic()``.
+
+    ``client`` is the client address, or a live class's key (``class:CODE``) for
+    its members, whose allowance ``client_cap`` then replaces the address's.
 
     With ``caps.reclaim``, a visitor at their quota has their runs that nobody
     watches stopped (once the transaction commits) instead of being refused: only
@@ -92,11 +103,16 @@ def admit(live: QuerySet, caps: Caps, *, owner, visitor: str, client: str) -> No
     if idle:
         live = live.exclude(id__in=idle)
         transaction.on_commit(lambda: _stop(idle))
-    if client and live.filter(client=client).count() >= caps.per_address:
+    cap = client_cap or caps.per_address
+    if client and live.filter(client=client).count() >= cap:
+        where = (
+            f"in class {client[6:]}"
+            if client.startswith("class:")
+            else "from one address"
+        )
         raise LimitError(
             caps.field,
-            f"at most {caps.per_address} {caps.noun} from one address: "
-            "try again when one has ended",
+            f"at most {cap} {caps.noun} {where}: try again when one has ended",
             retry_after=caps.site_retry_s,
         )
     if live.count() >= caps.site:

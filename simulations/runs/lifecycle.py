@@ -31,6 +31,7 @@ def run_create(
     owner=None,
     visitor: str = "",
     client: str = "",
+    client_cap: int | None = None,
     lesson: str = "",
     moment: Any = None,
 ) -> Run:
@@ -71,6 +72,7 @@ def run_create(
             owner=owner,
             visitor=visitor,
             client=client,
+            client_cap=client_cap,
         )
         run = Run.objects.create(
             kind=kind,

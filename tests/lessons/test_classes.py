@@ -39,6 +39,25 @@ NUMBER = {
 PLAIN = {"title": "Look", "predict": "Watch it.", "actions": []}
 
 
+QUESTIONS = [
+    {
+        "kind": "choice",
+        "prompt": "What does a bigger cache do to the hit ratio?",
+        "choices": [
+            {"text": "Raises it", "correct": True, "why": "More keys fit."},
+            {"text": "Lowers it", "correct": False, "why": "No."},
+        ],
+    },
+    {
+        "kind": "number",
+        "prompt": "How many keys fit in 1 MB of 1 KB values?",
+        "answer": 1000,
+        "tolerance": 50,
+        "unit": "keys",
+    },
+]
+
+
 def make_lesson():
     return lesson_save(
         validate_lesson(
@@ -50,6 +69,7 @@ def make_lesson():
                 "engine": "cache",
                 "status": "published",
                 "steps": [CHOICE, NUMBER, PLAIN],
+                "questions": QUESTIONS,
                 "body": "Some text.",
             }
         )
@@ -247,8 +267,13 @@ async def test_the_teacher_opens_a_poll_students_answer_and_see_it_only_once_rev
             )
         )
     )
-    assert rows[0][0] == "student" and len(rows) == 4
+    blank = rows.index([])
+    assert rows[0][0] == "student" and blank == 4
     assert rows[1][:3] == ["s0", "It falls much less", "100"]
+    # Then each poll's distribution, anonymous.
+    assert rows[blank + 1] == ["distribution", "answer", "students"]
+    assert ["step 1: Shrink the cache", "It falls much less", "2"] in rows[blank:]
+    assert sum(int(r[2]) for r in rows[blank + 1 :] if r[0] == "step 2: Crash it") == 3
     assert (
         await database_sync_to_async(students[0].get)(
             f"/api/classes/{code}/results.csv"
@@ -332,3 +357,185 @@ def test_guessing_codes_is_slowed_down_but_a_whole_class_joins():
         "wrong class codes" in refused.json()["errors"]["code"]
         and refused["Retry-After"]
     )
+
+
+async def _class_of(mode="teacher", names=("s0", "s1")):
+    """A class on the test lesson: the teacher's socket and each student's."""
+    await database_sync_to_async(make_lesson)()
+    teacher = await database_sync_to_async(instructor_client)()
+    code = (await database_sync_to_async(start)(teacher, mode=mode)).json()["code"]
+    students = [Client() for _ in names]
+    for s, name in zip(students, names):
+        await database_sync_to_async(join)(s, code, name=name)
+    desk = await open_socket(code, teacher)
+    phones = [await open_socket(code, s) for s in students]
+    return code, desk, phones, students
+
+
+async def _close(*comms):
+    for comm in comms:
+        await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_the_measured_figure_is_drawn_over_the_revealed_answers():
+    code, desk, phones, _ = await _class_of()
+    await desk.send_json_to({"type": "poll.open", "step": 1})
+    for p, v in zip(phones, [100.0, 300.0]):
+        await p.send_json_to({"type": "poll.answer", "step": 1, "value": v})
+        await next_of(p, "accepted")
+    # Only the teacher's page reports what the shared run measured.
+    await phones[0].send_json_to({"type": "measured", "step": 1, "value": 5})
+    assert "only the teacher" in (await next_of(phones[0], "error"))["message"]
+    await desk.send_json_to({"type": "measured", "step": 2, "value": 5})
+    assert "no prediction" in (await next_of(desk, "error"))["message"]
+    await desk.send_json_to({"type": "poll.reveal", "step": 1})
+    shown = await next_of(phones[1], "poll.results", state="revealed")
+    assert shown["measured"] is None  # the step has not run yet
+    await desk.send_json_to({"type": "measured", "step": 1, "value": 212.5})
+    shown = await next_of(phones[1], "poll.results", measured=212.5)
+    assert shown["answers"] == 2 and shown["kind"] == "number"
+    await _close(desk, *phones)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_a_checkpoint_question_is_asked_of_the_class_and_its_results_shown():
+    code, desk, phones, students = await _class_of(names=("s0", "s1", "s2"))
+    await desk.send_json_to({"type": "question.open", "question": 5})
+    error = await next_of(desk, "error")
+    assert error["field"] == "question" and "0 to 1" in error["message"]
+    await phones[0].send_json_to({"type": "question.answer", "question": 0, "value": 0})
+    assert "not open" in (await next_of(phones[0], "error"))["message"]
+
+    await desk.send_json_to({"type": "question.open", "question": 0})
+    state = await next_of(
+        phones[0], "class.state", question={"index": 0, "state": "open"}
+    )
+    assert state["question"]["index"] == 0
+    await phones[0].send_json_to({"type": "question.answer", "question": 0, "value": 2})
+    error = await next_of(phones[0], "error")
+    assert error["field"] == "value" and "0 to 1" in error["message"]
+    for p, choice in zip(phones, [0, 0, 1]):
+        await p.send_json_to(
+            {"type": "question.answer", "question": 0, "value": choice}
+        )
+        await next_of(p, "accepted")
+    live = await next_of(desk, "question.results", answers=3)
+    assert live["counts"] == [2, 1] and "correct" not in live
+    # Students see their class's answers only once the question is closed.
+    await desk.send_json_to({"type": "question.close", "question": 0})
+    closed = await next_of(phones[2], "question.results", state="closed")
+    assert closed["counts"] == [2, 1] and closed["correct"] == 0
+    assert closed["choices"] == ["Raises it", "Lowers it"]
+
+    # A number question: a histogram, and the answer once closed.
+    await desk.send_json_to({"type": "question.open", "question": 1})
+    for p, v in zip(phones, [900.0, 1000.0, 1024.0]):
+        await p.send_json_to({"type": "question.answer", "question": 1, "value": v})
+        await next_of(p, "accepted")
+    await desk.send_json_to({"type": "question.close", "question": 1})
+    numbers = await next_of(phones[1], "question.results", state="closed", question=1)
+    assert sum(numbers["histogram"]["counts"]) == 3 and numbers["answer"] == 1000
+
+    # The CSV has each student's answers to the questions too.
+    teacher_csv = await database_sync_to_async(
+        lambda: ClassSession.objects.get(code=code)
+    )()
+    from lessons.classes import results_csv
+
+    rows = list(
+        csv.reader(io.StringIO(await database_sync_to_async(results_csv)(teacher_csv)))
+    )
+    assert rows[0][-2].startswith("question 1:") and rows[1][-2:] == [
+        "Raises it",
+        "900",
+    ]
+    await _close(desk, *phones)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_student_paced_the_dashboard_shows_each_place_and_bring_back_rejoins():
+    code, desk, phones, students = await _class_of(mode="student", names=("Ana", "Bo"))
+    members = await next_of(desk, "class.members")
+    assert [m["name"] for m in members["members"]] == ["Ana", "Bo"]
+    assert all(m["step"] == 0 and not m["idle"] for m in members["members"])
+
+    # At their own pace students move on and predict with no poll opened.
+    await phones[0].send_json_to({"type": "progress", "step": 1})
+    await next_of(phones[0], "accepted")
+    await phones[0].send_json_to({"type": "poll.answer", "step": 1, "value": 42})
+    await next_of(phones[0], "accepted")
+    await phones[1].send_json_to({"type": "progress", "step": 9})
+    error = await next_of(phones[1], "error")
+    assert error["field"] == "step" and "0 to 2" in error["message"]
+    board = await next_of(
+        desk, "class.members", members=lambda ms: ms[0]["predictions"] == {"1": "42"}
+    )
+    assert board["members"][0]["step"] == 1 and board["members"][1]["step"] == 0
+    # The teacher may not pose as a student.
+    await desk.send_json_to({"type": "progress", "step": 1})
+    assert "only students" in (await next_of(desk, "error"))["message"]
+
+    # Nobody has moved for a few minutes: the dashboard marks who.
+    await database_sync_to_async(
+        lambda: ClassMember.objects.filter(name="Bo").update(
+            moved_at=timezone.now() - timedelta(minutes=4)
+        )
+    )()
+    await phones[0].send_json_to({"type": "progress", "step": 2})
+    board = await next_of(desk, "class.members", members=lambda ms: ms[0]["step"] == 2)
+    assert [m["idle"] for m in board["members"]] == [False, True]
+    assert board["members"][1]["moved_s"] >= 240
+
+    # Coming back keeps one's place.
+    await phones[0].disconnect()
+    again = await open_socket(code, students[0])
+    hello = await again.receive_json_from(timeout=5)
+    assert hello["place"]["step"] == 2 and hello["place"]["predictions"] == {"1": 42.0}
+
+    # "Bring everyone back": teacher-paced again, and answers wait for a poll.
+    await desk.send_json_to({"type": "mode", "mode": "teacher"})
+    await next_of(phones[1], "class.state", mode="teacher")
+    await phones[1].send_json_to({"type": "poll.answer", "step": 1, "value": 3})
+    assert "no poll is open" in (await next_of(phones[1], "error"))["message"]
+    await _close(desk, again, phones[1])
+
+
+@pytest.mark.django_db
+def test_a_class_behind_one_address_gets_the_class_allowance(settings):
+    settings.SCALELAB = {
+        **settings.SCALELAB,
+        "ADDRESS_LIVE_RUNS": 2,
+        "ADDRESS_RUNS_PER_MIN": 2,
+        "CLASS_RUNS_PER_MEMBER": 2,
+    }
+    make_lesson()
+    code = start(instructor_client()).json()["code"]
+
+    def run(client):
+        return client.post(
+            "/api/runs/",
+            data=json.dumps({"kind": "cache"}),
+            content_type="application/json",
+        )
+
+    # Three visitors from one address who are not in a class: the third is refused.
+    outsiders = [run(Client()).status_code for _ in range(3)]
+    assert outsiders == [201, 201, 429]
+    # Four members of a class at the same address all start one.
+    members = [Client() for _ in range(4)]
+    for m in members:
+        assert join(m, code).status_code == 201
+    assert [run(m).status_code for m in members] == [201] * 4
+    # The class's allowance is for its members: 4 members x 2 runs.
+    from simulations.models import Run
+
+    assert Run.objects.filter(client=f"class:{code}").count() == 4
+    for m in members:
+        run(m)
+    refused = run(members[0])
+    assert refused.status_code == 429
+    assert f"in class {code}" in refused.json()["errors"]["runs"]

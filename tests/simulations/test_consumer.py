@@ -36,8 +36,10 @@ async def next_of(comm, kind, timeout=5.0, **match):
         if left <= 0:
             raise AssertionError(f"no {kind} message {match} within {timeout} s")
         message = await comm.receive_json_from(timeout=left)
+        # A value to match, or a test of the field's value.
         if message["type"] == kind and all(
-            message.get(k) == v for k, v in match.items()
+            v(message.get(k)) if callable(v) else message.get(k) == v
+            for k, v in match.items()
         ):
             return message
 
