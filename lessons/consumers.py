@@ -138,16 +138,21 @@ class Watcher:
         self.code = code
         self.sockets: set[ClassConsumer] = set()
         self.version: int | None = None
+        self.stale: set[ClassConsumer] = set()  # joined with an older state
         self.task: asyncio.Task | None = None
         self.key: tuple[int, str] = (0, code)
 
     @classmethod
-    def join(cls, code: str, socket: ClassConsumer) -> None:
+    def join(cls, code: str, socket: ClassConsumer, version: int) -> None:
+        """Add a socket that has been sent the state of ``version``."""
         key = (id(asyncio.get_running_loop()), code)
         watcher = cls.watchers.get(key)
         if watcher is None:
             watcher = cls.watchers[key] = Watcher(code)
             watcher.key = key
+            watcher.version = version  # its sockets have that state already
+        elif watcher.version != version:
+            watcher.stale.add(socket)  # the state moved meanwhile: send it again
         watcher.sockets.add(socket)
         if watcher.task is None or watcher.task.done():
             watcher.task = asyncio.get_running_loop().create_task(watcher.run())
@@ -164,7 +169,11 @@ class Watcher:
                 version = await _version(self.code)
                 if version is not None and version != self.version:
                     self.version = version
-                    await self.send_all()
+                    self.stale.clear()
+                    await self.send_all(self.sockets)
+                elif self.stale:
+                    stale, self.stale = self.stale, set()
+                    await self.send_all(stale & self.sockets)
                 await asyncio.sleep(WATCH_S)
         except Exception:
             log.exception("class %s: its watcher stopped", self.code)
@@ -172,9 +181,9 @@ class Watcher:
             if not self.sockets and Watcher.watchers.get(self.key) is self:
                 del Watcher.watchers[self.key]
 
-    async def send_all(self) -> None:
+    async def send_all(self, sockets: set[ClassConsumer]) -> None:
         cache: dict[str, list[dict[str, Any]]] = {}
-        for socket in list(self.sockets):
+        for socket in list(sockets):
             if socket.role not in cache:
                 _, cache[socket.role] = await _state(self.code, socket.role)
             await socket.send_messages(cache[socket.role])
@@ -192,13 +201,13 @@ class ClassConsumer(AsyncWebsocketConsumer):
             await self.close(code=close)
             return
         self.member_id = member.pk if member else None
-        _, messages = await _state(self.code, self.role)
+        version, messages = await _state(self.code, self.role)
         hello = {"type": "hello", "role": self.role}
         if member is not None:
             hello["place"] = await _place(member.pk)
         await self.send(text_data=json.dumps(hello))
         await self.send_messages(messages)
-        Watcher.join(self.code, self)
+        Watcher.join(self.code, self, version)
 
     async def disconnect(self, code):
         Watcher.leave(self.code, self)

@@ -170,6 +170,17 @@ def classroom_context(request, lesson: Lesson) -> dict | None:
             {"index": s.order, "title": s.title, "poll": bool(s.prediction)}
             for s in lesson.steps.order_by("order")
         ],
+        # What the class is asked, never the answers (those come once closed).
+        "questions": [
+            {
+                "index": i,
+                "kind": q.kind,
+                "prompt": q.prompt,
+                "choices": [c.get("text", "") for c in q.choices],
+                "unit": q.unit,
+            }
+            for i, q in enumerate(lesson.questions.all())
+        ],
     }
 
 

@@ -23,6 +23,11 @@ async function playOrFail(panel, actions) {
   return started;
 }
 
+// Tell the page (a class, if it is in one) what the student did at a step.
+function announce(target, name, detail) {
+  target.dispatchEvent(new CustomEvent(name, { bubbles: true, detail }));
+}
+
 function json(text) {
   return text ? JSON.parse(text) : null;
 }
@@ -76,6 +81,7 @@ class StepPrediction {
     try {
       const entry = this.keep ? (await record(this.url("prediction"), body)).prediction : body;
       this.state.answer(entry);
+      announce(this.item, "scalelab:predicted", { index: this.index, entry });
     } catch (err) {
       this.note.className = "prediction-state wrong";
       this.note.textContent = `Your prediction was not saved: ${err.message}`;
@@ -145,6 +151,7 @@ class StepPrediction {
       throw new Error("the run ended before the step's figure was read: play the step again");
     }
     this.render();
+    announce(this.item, "scalelab:measured", { index: this.index, measured });
     if (this.keep) {
       try {
         await record(this.url("measured"), measured);
@@ -177,6 +184,8 @@ export function mountSteps(panel) {
     button.addEventListener("click", () => {
       if (playing || (ask && !ask.state.playable)) return;
       playing = true;
+      const item = button.closest("li.step");
+      if (item) announce(item, "scalelab:step-played", { index: Number(item.dataset.index) });
       const actions = JSON.parse(button.dataset.stepActions);
       const play = ask ? () => ask.play(panel, actions, stateLine) : () => playOrFail(panel, actions);
       playStep(button, stateLine, buttons, play, (listener) => {

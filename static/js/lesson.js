@@ -247,5 +247,7 @@ for (const form of document.querySelectorAll("form.question")) {
     const said = /^(right|not quite|wrong|no|yes)\b/i.test(detail);
     feedback.textContent = [said ? "" : verdict, detail, result.explain].filter(Boolean).join(" ");
     form.dataset.result = result.correct ? "right" : "wrong";
+    // A class at its own pace hears of the answer (classroom.js).
+    form.dispatchEvent(new CustomEvent("scalelab:answered", { bubbles: true, detail: { index, body } }));
   });
 }

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import answer_prediction
 from tests.stack import manage
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -39,7 +40,10 @@ def test_a_class_follows_its_teacher_answers_a_poll_looks_up_and_forks(
     browser, app_url, teacher_account
 ):
     errors = []
-    desk = browser.new_context(viewport={"width": 1366, "height": 768})
+    # Four pages drawing live charts share two cores: no animation to draw.
+    desk = browser.new_context(
+        viewport={"width": 1366, "height": 768}, reduced_motion="reduce"
+    )
     teacher = desk.new_page()
     teacher.on("pageerror", lambda e: errors.append(str(e)))
     sign_in(teacher, app_url, teacher_account)
@@ -55,7 +59,9 @@ def test_a_class_follows_its_teacher_answers_a_poll_looks_up_and_forks(
     # Three students: two by the join URL, one (a phone) typing the code.
     students = []
     for i, size in enumerate([(1366, 768), (1366, 768), (390, 844)]):
-        context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+        context = browser.new_context(
+            viewport={"width": size[0], "height": size[1]}, reduced_motion="reduce"
+        )
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         if i < 2:
@@ -70,9 +76,8 @@ def test_a_class_follows_its_teacher_answers_a_poll_looks_up_and_forks(
     teacher.wait_for_function(
         "() => document.querySelector('[data-class=members]').textContent === '3'"
     )
-    assert "student 0" not in teacher.text_content(
-        "#classroom"
-    )  # the projector names no one
+    # What the room sees names no one (the dashboard of names starts closed).
+    assert "student 0" not in teacher.inner_text("#classroom")
 
     # The teacher runs the simulation: every student watches that very run.
     teacher.click("#sim .btn-primary")
@@ -119,6 +124,74 @@ def test_a_class_follows_its_teacher_answers_a_poll_looks_up_and_forks(
         sum(int(c) for c in students[2].locator(".class-bar-count").all_text_contents())
         == 3
     )
+    assert "Once the step has run" in students[0].text_content("[data-class=poll]")
+
+    # The teacher plays the step: the figure the class's run measured joins the
+    # revealed answers on every screen.
+    teacher.select_option("#sim select[id$=speed]", "8")
+    first = teacher.locator("li.step").nth(0)
+    answer_prediction(teacher, first)
+    first.locator("[data-step-actions]").click()
+    for page in students:
+        page.wait_for_selector(
+            "[data-class=poll] .class-measured[data-measured]", timeout=30_000
+        )
+    measured = float(
+        students[1].get_attribute("[data-class=poll] .class-measured", "data-measured")
+    )
+    assert 0 < measured <= 1  # a hit ratio
+    assert "The class's run measured" in students[1].text_content("[data-class=poll]")
+
+    # A checkpoint question asked of the class: the count live, the results once closed.
+    teacher.select_option("#class-question", "1")
+    teacher.click("text=Ask the class")
+    for i, page in enumerate(students):
+        page.locator("[data-class=question] .class-choices button").nth(i % 2).click()
+        page.wait_for_selector(
+            "[data-class=question] .class-sent:has-text('Your answer')"
+        )
+    teacher.wait_for_selector(
+        "[data-class=question] .class-poll-title[data-answers='3']"
+    )
+    assert students[0].locator("[data-class=question] .class-bars").count() == 0
+    teacher.click("text=Close it and show the results")
+    for page in students:
+        page.wait_for_selector("[data-class=question] .class-bar-right")
+    assert "The entry read least recently ✓ right" in students[2].text_content(
+        "[data-class=question] .class-bar-right"
+    )
+
+    # Each at their own pace: the students get runs of their own, and what they
+    # do reaches the teacher's dashboard, which the projector never shows.
+    teacher.click("text=Let everyone work at their own pace")
+    for page in students:
+        page.wait_for_selector("[data-class=status]:has-text('at your own pace')")
+    own = students[0]
+    own.wait_for_function(
+        "(run) => { const d = document.querySelector('.sim').dataset;"
+        " return d.runId && d.runId !== run && d.status === 'running'; }",
+        arg=run,
+        timeout=20_000,
+    )
+    second = own.locator("li.step").nth(1)
+    answer_prediction(own, second)
+    second.locator("[data-step-actions]").click()
+    dashboard = teacher.locator("[data-class=dashboard]")
+    assert dashboard.get_attribute("open") is not None
+    row = dashboard.locator("tr:has(th:text-is('student 0'))")
+    row.locator("td:has-text('step 2, Shrink the cache')").wait_for(timeout=10_000)
+    assert "2 of 5" in row.text_content()  # the class poll's answer and this one
+    teacher.click("#projector-toggle")
+    assert dashboard.is_hidden() and "student 0" not in teacher.inner_text("body")
+    teacher.click("#projector-toggle")
+    teacher.click("text=Bring everyone back")
+    for page in students:
+        page.wait_for_selector("[data-class=status]:has-text('following the teacher')")
+        page.wait_for_function(
+            "(run) => document.querySelector('.sim').dataset.runId === run",
+            arg=run,
+            timeout=15_000,
+        )
 
     # Pause all: every device says look up, until resumed.
     teacher.click("text=Pause all")
@@ -148,6 +221,13 @@ def test_a_class_follows_its_teacher_answers_a_poll_looks_up_and_forks(
         teacher.click("text=Download the results (CSV)")
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("student,") and "student 2" in text
+    assert (
+        "question 2: Which entry does LRU evict"
+        in text.splitlines()[0].replace(
+            "The cache is full and a new key must go in. ", ""
+        )
+        or "question 2: The cache is full" in text.splitlines()[0]
+    )
     teacher.once("dialog", lambda d: d.accept())
     teacher.click("text=End the class")
     for page in students:
