@@ -114,3 +114,116 @@ class Session:
         )
         with self.opener.open(request, timeout=10) as response:
             return json.loads(response.read())
+
+
+PG_BASE = "postgresql://postgres@127.0.0.1:5432"
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", f"{PG_BASE}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def fresh_postgres(name: str) -> str | None:
+    """A new, empty Postgres database of this name if the local server is up."""
+    try:
+        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _psql(f"CREATE DATABASE {name}")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{PG_BASE}/{name}"
+
+
+def celery_worker(
+    name: str, env: dict[str, str], log: Path, threads: int = 8
+) -> Process:
+    return Process(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "scalelab",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(threads),
+            "--hostname",
+            f"{name}@%h",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env,
+        log,
+    )
+
+
+def distributed_stack(
+    tmp_path: Path,
+    redis_url: str,
+    pg_db: str,
+    *,
+    webs: tuple[str, ...] = ("web",),
+    workers: tuple[str, ...] = ("w1", "w2"),
+    env: dict[str, str] | None = None,
+    setup: tuple[tuple[str, ...], ...] = (),
+):
+    """Daphne processes and Celery workers sharing one database and one Redis db.
+
+    A generator: yields ``({web: base URL}, redis client, {name: Process})`` and
+    stops everything, empties the Redis database and drops the Postgres one after.
+    The database is Postgres ``pg_db`` when the local server is up, else a SQLite
+    file; ``setup`` lists ``manage.py`` commands run after ``migrate``.
+    """
+    import pytest
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail("Redis is not running on 127.0.0.1:6379 (`.ci/run` starts it)")
+    client.flushdb()
+    database = fresh_postgres(pg_db) or f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": database,
+        "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        "DJANGO_SETTINGS_MODULE": "scalelab.settings",
+        **(env or {}),
+    }
+    procs: dict[str, Process] = {}
+    try:
+        manage(env, "migrate", "--noinput")
+        for command in setup:
+            manage(env, *command)
+        bases = {}
+        for name in webs:
+            port = free_port()
+            procs[name] = Process(
+                [sys.executable, "manage.py", "serve", "--port", str(port)],
+                env,
+                tmp_path / f"{name}.log",
+            )
+            bases[name] = f"http://127.0.0.1:{port}"
+        for name in workers:
+            procs[name] = celery_worker(name, env, tmp_path / f"{name}.log")
+        for name in webs:
+            wait_for_http(f"{bases[name]}/", proc=procs[name])
+        yield bases, client, procs
+    finally:
+        for proc in procs.values():
+            proc.stop()
+        client.flushdb()
+        client.close()
+        if database.startswith("postgresql"):
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                _psql(f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)")

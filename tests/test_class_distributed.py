@@ -11,48 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
-import redis
 
-from tests.stack import Process, Session, free_port, manage, wait_for_http
+from tests.stack import Session, distributed_stack
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(180)]
 
 REDIS_DB = 11  # this test's own Redis database, emptied before and after
 PG_DB = "scalelab_test_class_distributed"
-PG_BASE = "postgresql://postgres@127.0.0.1:5432"
 # A published lesson of the cache engine whose steps 0 and 1 ask a choice.
 LESSON = "caching-and-eviction"
 POLLED = 1  # "Shrink the cache": three choices
 TEACHER, PASSWORD = "ines", "pw-for-tests-only"
 WAIT_S = 10.0  # the longest any one message may take to arrive
-
-
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", f"{PG_BASE}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-
-
-def _postgres_url() -> str | None:
-    """A fresh Postgres database of this test's own when the server is up, else None."""
-    try:
-        _psql(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        _psql(f"CREATE DATABASE {PG_DB}")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{PG_BASE}/{PG_DB}"
 
 
 MAKE_INSTRUCTOR = f"""
@@ -66,76 +42,19 @@ user.groups.add(Group.objects.get_or_create(name="Instructors")[0])
 @pytest.fixture
 def two_webs(tmp_path):
     """Daphne A and Daphne B, one Celery worker, one database, one Redis database."""
-    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
+    stack = distributed_stack(
+        tmp_path,
+        f"redis://127.0.0.1:6379/{REDIS_DB}",
+        PG_DB,
+        webs=("a", "b"),
+        workers=("w1",),
+        setup=(("loadlessons",), ("shell", "-c", MAKE_INSTRUCTOR)),
+    )
+    bases, _, procs = next(stack)
     try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.fail("Redis is not running on 127.0.0.1:6379 (`.ci/run` starts it)")
-    client.flushdb()
-    database = _postgres_url() or f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    env = {
-        **os.environ,
-        "REDIS_URL": url,
-        "DATABASE_URL": database,
-        "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
-        "DJANGO_SETTINGS_MODULE": "scalelab.settings",
-    }
-    procs: dict[str, Process] = {}
-    try:
-        manage(env, "migrate", "--noinput")
-        manage(env, "loadlessons")
-        manage(env, "shell", "-c", MAKE_INSTRUCTOR)
-        bases = {}
-        for name in ("a", "b"):
-            port = free_port()
-            procs[name] = Process(
-                [sys.executable, "manage.py", "serve", "--port", str(port)],
-                env,
-                tmp_path / f"web-{name}.log",
-            )
-            bases[name] = f"http://127.0.0.1:{port}"
-        procs["worker"] = Process(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "scalelab",
-                "worker",
-                "--pool",
-                "threads",
-                "--concurrency",
-                "4",
-                "--hostname",
-                "w1@%h",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            env,
-            tmp_path / "worker.log",
-        )
-        for name in ("a", "b"):
-            wait_for_http(f"{bases[name]}/", proc=procs[name])
         yield bases["a"], bases["b"], procs
     finally:
-        for proc in procs.values():
-            proc.stop()
-        client.flushdb()
-        client.close()
-        if database.startswith("postgresql"):
-            subprocess.run(
-                [
-                    "psql",
-                    f"{PG_BASE}/postgres",
-                    "-qc",
-                    f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)",
-                ],
-                capture_output=True,
-                timeout=30,
-            )
+        stack.close()
 
 
 # HTTP, as the pages do it ------------------------------------------------------------

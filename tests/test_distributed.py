@@ -10,38 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 import redis
 
-from tests.stack import Process, Session, free_port, manage, wait_for_http
+from tests.stack import Process, Session, distributed_stack, free_port
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(240)]
 
 REDIS_DB = 13  # this test's own Redis database, emptied before and after
 PG_DB = "scalelab_test_distributed"
-
-
-def _postgres_url() -> str | None:
-    """A fresh Postgres database when the local server is up, else None."""
-    base = "postgresql://postgres@127.0.0.1:5432"
-    try:
-        for sql in (
-            f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)",
-            f"CREATE DATABASE {PG_DB}",
-        ):
-            subprocess.run(
-                ["psql", f"{base}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
-                check=True,
-                capture_output=True,
-                timeout=30,
-            )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{base}/{PG_DB}"
 
 
 @pytest.fixture
@@ -92,73 +71,18 @@ def _wait_for_redis(port: int) -> None:
 
 
 def _stack(tmp_path, url):
-    client = redis.Redis.from_url(url)
+    """Daphne and two workers on ``url``: yields (base URL, Redis client, processes)."""
+    stack = distributed_stack(
+        tmp_path,
+        url,
+        PG_DB,
+        env={"SCALELAB_CHECKPOINT_S": "1", "SCALELAB_LEASE_S": "3"},
+    )
+    bases, client, procs = next(stack)
     try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.fail("Redis is not running on 127.0.0.1:6379 (`.ci/run` starts it)")
-    client.flushdb()
-    database = _postgres_url() or f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    env = {
-        **os.environ,
-        "REDIS_URL": url,
-        "DATABASE_URL": database,
-        "SCALELAB_CHECKPOINT_S": "1",
-        "SCALELAB_LEASE_S": "3",
-        "DJANGO_SETTINGS_MODULE": "scalelab.settings",
-    }
-    manage(env, "migrate", "--noinput")
-    port = free_port()
-    procs = {
-        "web": Process(
-            [sys.executable, "manage.py", "serve", "--port", str(port)],
-            env,
-            tmp_path / "web.log",
-        ),
-    }
-    for name in ("w1", "w2"):
-        procs[name] = Process(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "scalelab",
-                "worker",
-                "--pool",
-                "threads",
-                "--concurrency",
-                "8",
-                "--hostname",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            env,
-            tmp_path / f"{name}.log",
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/", proc=procs["web"])
-        yield base, client, procs
+        yield bases["web"], client, procs
     finally:
-        for proc in procs.values():
-            proc.stop()
-        client.flushdb()
-        client.close()
-        if database.startswith("postgresql"):
-            subprocess.run(
-                [
-                    "psql",
-                    "postgresql://postgres@127.0.0.1:5432/postgres",
-                    "-qc",
-                    f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)",
-                ],
-                capture_output=True,
-                timeout=30,
-            )
+        stack.close()
 
 
 async def watch(base, session, run_id, until, on_frame):
