@@ -384,12 +384,25 @@ def _choice_or_number(kind: str, count: int, value: float) -> dict[str, Any]:
 def _record(
     session: ClassSession, member: ClassMember, kind: str, index: int, fields: dict
 ) -> None:
-    ClassAnswer.objects.update_or_create(
-        session=session, member=member, kind=kind, step=index, defaults=fields
-    )
-    # Answering is moving on: the dashboard does not mark the member idle.
-    ClassMember.objects.filter(pk=member.pk).update(moved_at=timezone.now())
-    bump(session)
+    # One statement for the answer, new or changed: a class answers all at once.
+    with transaction.atomic():
+        ClassAnswer.objects.bulk_create(
+            [
+                ClassAnswer(
+                    session=session,
+                    member_id=member.pk,
+                    kind=kind,
+                    step=index,
+                    **fields,
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["session", "member", "kind", "step"],
+            update_fields=["choice", "value", "answered_at"],
+        )
+        # Answering is moving on: the dashboard does not mark the member idle.
+        ClassMember.objects.filter(pk=member.pk).update(moved_at=timezone.now())
+        bump(session)
 
 
 def poll_answer(

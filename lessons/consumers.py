@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from scalelab.limits import Bucket
@@ -29,8 +30,19 @@ from .models import ClassMember, ClassSession
 log = logging.getLogger(__name__)
 
 WATCH_S = 0.25  # how often a process reads the version of each session it serves
+MEMBERS_S = 1.0  # the teacher's dashboard is sent again at most this often
 MESSAGES_PER_S = 20
 MAX_MESSAGE = 2048
+
+# The class sockets' database work runs on a few threads of its own. Channels would
+# run it on the one thread a process shares for all sync code, where a class of 300
+# answering at once queued behind one another (and every other socket's work) for
+# seconds. Few threads: each holds a database connection while it works.
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="class-db")
+
+
+def database_sync_to_async(func):
+    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_POOL)
 
 
 @database_sync_to_async
@@ -58,15 +70,17 @@ def _open(
 
 
 @database_sync_to_async
-def _state(code: str, role: str) -> tuple[int, list[dict[str, Any]]]:
-    """The session's version and the messages a socket of ``role`` is sent for it."""
+def _state(
+    code: str, role: str, members: bool = True
+) -> tuple[int, list[dict[str, Any]]]:
+    """The session's version and the messages a socket of ``role`` is sent for it
+    (for the teacher, the dashboard too unless ``members`` is false)."""
     session = ClassSession.objects.select_related("lesson").get(code=code)
     out = [classes.state_of(session)]
     teacher = role == "teacher"
     if session.poll:
-        results = classes.poll_results(session, session.poll_step)
         if teacher or session.poll == ClassSession.Poll.REVEALED:
-            out.append(results)
+            out.append(classes.poll_results(session, session.poll_step))
         else:
             out.append(
                 {"type": "poll.count", "step": session.poll_step, "state": session.poll}
@@ -76,9 +90,15 @@ def _state(code: str, role: str) -> tuple[int, list[dict[str, Any]]]:
         teacher or session.question_state == ClassSession.Poll.CLOSED
     ):
         out.append(classes.question_results(session, session.question))
-    if teacher:
+    if teacher and members:
         out.append(classes.members_of(session))
     return session.version, out
+
+
+@database_sync_to_async
+def _members(code: str) -> dict[str, Any]:
+    session = ClassSession.objects.select_related("lesson").get(code=code)
+    return classes.members_of(session)
 
 
 @database_sync_to_async
@@ -115,7 +135,7 @@ def _act(code: str, role: str, member_id: int | None, message: dict[str, Any]) -
         raise EngineError("code", "this class has ended")
     kind = message["type"]
     if kind in classes.STUDENT_MESSAGES:
-        member = ClassMember.objects.get(pk=member_id)
+        member = ClassMember(pk=member_id, session=session)
         if kind == "poll.answer":
             classes.poll_answer(session, member, message["step"], message["value"])
         elif kind == "question.answer":
@@ -139,6 +159,8 @@ class Watcher:
         self.sockets: set[ClassConsumer] = set()
         self.version: int | None = None
         self.stale: set[ClassConsumer] = set()  # joined with an older state
+        self.members_due = False  # the dashboard is older than the state
+        self.members_at = 0.0
         self.task: asyncio.Task | None = None
         self.key: tuple[int, str] = (0, code)
 
@@ -164,16 +186,31 @@ class Watcher:
             watcher.sockets.discard(socket)
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self.sockets:
                 version = await _version(self.code)
                 if version is not None and version != self.version:
                     self.version = version
                     self.stale.clear()
+                    self.members_due = True
                     await self.send_all(self.sockets)
                 elif self.stale:
                     stale, self.stale = self.stale, set()
                     await self.send_all(stale & self.sockets)
+                # The dashboard costs the most to build: at most once a second,
+                # and once more after the last change.
+                teachers = [s for s in self.sockets if s.role == "teacher"]
+                if (
+                    self.members_due
+                    and teachers
+                    and loop.time() - self.members_at >= MEMBERS_S
+                ):
+                    self.members_due = False
+                    self.members_at = loop.time()
+                    board = await _members(self.code)
+                    for socket in teachers:
+                        await socket.send_messages([board])
                 await asyncio.sleep(WATCH_S)
         except Exception:
             log.exception("class %s: its watcher stopped", self.code)
@@ -185,7 +222,9 @@ class Watcher:
         cache: dict[str, list[dict[str, Any]]] = {}
         for socket in list(sockets):
             if socket.role not in cache:
-                _, cache[socket.role] = await _state(self.code, socket.role)
+                _, cache[socket.role] = await _state(
+                    self.code, socket.role, members=False
+                )
             await socket.send_messages(cache[socket.role])
 
 

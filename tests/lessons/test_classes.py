@@ -246,6 +246,7 @@ async def test_the_teacher_opens_a_poll_students_answer_and_see_it_only_once_rev
     await desk.send_json_to({"type": "poll.open", "step": 2})
     assert "no prediction" in (await next_of(desk, "error"))["message"]
     await desk.send_json_to({"type": "poll.open", "step": 1})
+    await next_of(phones[2], "class.state", poll={"step": 1, "state": "open"})
     for p, v in zip(phones, [100.0, 250.0, 400.0]):
         await p.send_json_to({"type": "poll.answer", "step": 1, "value": v})
         await next_of(p, "accepted")
@@ -382,6 +383,7 @@ async def _close(*comms):
 async def test_the_measured_figure_is_drawn_over_the_revealed_answers():
     code, desk, phones, _ = await _class_of()
     await desk.send_json_to({"type": "poll.open", "step": 1})
+    await next_of(phones[1], "class.state", poll={"step": 1, "state": "open"})
     for p, v in zip(phones, [100.0, 300.0]):
         await p.send_json_to({"type": "poll.answer", "step": 1, "value": v})
         await next_of(p, "accepted")
@@ -432,6 +434,7 @@ async def test_a_checkpoint_question_is_asked_of_the_class_and_its_results_shown
 
     # A number question: a histogram, and the answer once closed.
     await desk.send_json_to({"type": "question.open", "question": 1})
+    await next_of(phones[2], "class.state", question={"index": 1, "state": "open"})
     for p, v in zip(phones, [900.0, 1000.0, 1024.0]):
         await p.send_json_to({"type": "question.answer", "question": 1, "value": v})
         await next_of(p, "accepted")
