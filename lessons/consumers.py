@@ -208,9 +208,9 @@ class Watcher:
                 ):
                     self.members_due = False
                     self.members_at = loop.time()
-                    board = await _members(self.code)
+                    board = [json.dumps(await _members(self.code))]
                     for socket in teachers:
-                        await socket.send_messages([board])
+                        await socket.send_texts(board)
                 await asyncio.sleep(WATCH_S)
         except Exception:
             log.exception("class %s: its watcher stopped", self.code)
@@ -219,13 +219,13 @@ class Watcher:
                 del Watcher.watchers[self.key]
 
     async def send_all(self, sockets: set[ClassConsumer]) -> None:
-        cache: dict[str, list[dict[str, Any]]] = {}
+        # Made and encoded once per role, however many sockets there are.
+        cache: dict[str, list[str]] = {}
         for socket in list(sockets):
             if socket.role not in cache:
-                _, cache[socket.role] = await _state(
-                    self.code, socket.role, members=False
-                )
-            await socket.send_messages(cache[socket.role])
+                _, messages = await _state(self.code, socket.role, members=False)
+                cache[socket.role] = [json.dumps(m) for m in messages]
+            await socket.send_texts(cache[socket.role])
 
 
 class ClassConsumer(AsyncWebsocketConsumer):
@@ -252,9 +252,12 @@ class ClassConsumer(AsyncWebsocketConsumer):
         Watcher.leave(self.code, self)
 
     async def send_messages(self, messages: list[dict[str, Any]]) -> None:
+        await self.send_texts([json.dumps(m) for m in messages])
+
+    async def send_texts(self, texts: list[str]) -> None:
         with contextlib.suppress(Exception):  # a socket gone: disconnect() cleans up
-            for message in messages:
-                await self.send(text_data=json.dumps(message))
+            for text in texts:
+                await self.send(text_data=text)
 
     async def receive(self, text_data=None, bytes_data=None):
         if not self.role:
