@@ -19,6 +19,8 @@ from typing import Any
 
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db.models import Count, Max
 
 from scalelab.limits import Bucket
 from simulations.engines.base import EngineError
@@ -38,7 +40,12 @@ MAX_MESSAGE = 2048
 # run it on the one thread a process shares for all sync code, where a class of 300
 # answering at once queued behind one another (and every other socket's work) for
 # seconds. Few threads: each holds a database connection while it works.
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="class-db")
+# SQLite takes one writer at a time, and threads waiting on its lock back off for
+# tens of milliseconds each: one thread there.
+_POOL = ThreadPoolExecutor(
+    max_workers=1 if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4,
+    thread_name_prefix="class-db",
+)
 
 
 def database_sync_to_async(func):
@@ -72,9 +79,10 @@ def _open(
 @database_sync_to_async
 def _state(
     code: str, role: str, members: bool = True
-) -> tuple[int, list[dict[str, Any]]]:
+) -> tuple[tuple | None, list[dict[str, Any]]]:
     """The session's version and the messages a socket of ``role`` is sent for it
     (for the teacher, the dashboard too unless ``members`` is false)."""
+    stamp = _stamp(code)  # first: a change after it is sent again, never missed
     session = ClassSession.objects.select_related("lesson").get(code=code)
     out = [classes.state_of(session)]
     teacher = role == "teacher"
@@ -92,7 +100,7 @@ def _state(
         out.append(classes.question_results(session, session.question))
     if teacher and members:
         out.append(classes.members_of(session))
-    return session.version, out
+    return stamp, out
 
 
 @database_sync_to_async
@@ -122,9 +130,18 @@ def _place(member_id: int) -> dict[str, Any]:
 
 
 @database_sync_to_async
-def _version(code: str) -> int | None:
+def _version(code: str) -> tuple | None:
+    return _stamp(code)
+
+
+def _stamp(code: str) -> tuple | None:
+    """What a change of the session moves: its version, and its answers' count and
+    latest time (answers do not touch the session's row)."""
     return (
-        ClassSession.objects.filter(code=code).values_list("version", flat=True).first()
+        ClassSession.objects.filter(code=code)
+        .annotate(answered=Count("answers"), last=Max("answers__answered_at"))
+        .values_list("version", "answered", "last")
+        .first()
     )
 
 
@@ -157,7 +174,7 @@ class Watcher:
     def __init__(self, code: str) -> None:
         self.code = code
         self.sockets: set[ClassConsumer] = set()
-        self.version: int | None = None
+        self.version: tuple | None = None
         self.stale: set[ClassConsumer] = set()  # joined with an older state
         self.members_due = False  # the dashboard is older than the state
         self.members_at = 0.0
@@ -165,7 +182,7 @@ class Watcher:
         self.key: tuple[int, str] = (0, code)
 
     @classmethod
-    def join(cls, code: str, socket: ClassConsumer, version: int) -> None:
+    def join(cls, code: str, socket: ClassConsumer, version: tuple) -> None:
         """Add a socket that has been sent the state of ``version``."""
         key = (id(asyncio.get_running_loop()), code)
         watcher = cls.watchers.get(key)
