@@ -381,61 +381,66 @@ def _choice_or_number(kind: str, count: int, value: float) -> dict[str, Any]:
     return {"choice": None, "value": _finite(value)}
 
 
-def _record(
-    session: ClassSession, member: ClassMember, kind: str, index: int, fields: dict
+def answer_of(
+    session: ClassSession, message: dict[str, Any], lookups: dict | None = None
+) -> tuple[str, int, dict[str, Any]]:
+    """Check a ``poll.answer`` or ``question.answer``: (kind, number, columns).
+
+    Teacher-paced, only the open poll or question takes answers; at their own pace,
+    students answer any step's prediction or any question when they reach it.
+    ``lookups`` keeps the steps and questions read, for a batch of answers.
+    """
+    lookups = {} if lookups is None else lookups
+    if message["type"] == "poll.answer":
+        field, kind, index = "step", ClassAnswer.Kind.STEP, message["step"]
+        is_open = session.poll == ClassSession.Poll.OPEN and session.poll_step == index
+        closed, read = f"no poll is open for step {index}", polled_step
+    else:
+        field, kind, index = "question", ClassAnswer.Kind.QUESTION, message["question"]
+        is_open = (
+            session.question == index
+            and session.question_state == ClassSession.Poll.OPEN
+        )
+        closed, read = f"question {index} is not open", question_of
+    if session.mode != ClassSession.Mode.STUDENT and not is_open:
+        raise EngineError(field, closed)
+    if (field, index) not in lookups:
+        lookups[field, index] = read(session, index)
+    item = lookups[field, index]
+    # A step asks with its ``prediction`` kind, a question with its ``kind``.
+    asked = item.prediction if field == "step" else item.kind
+    return kind, index, _choice_or_number(asked, len(item.choices), message["value"])
+
+
+def record_answers(
+    session: ClassSession, answers: list[tuple[int, str, int, dict[str, Any]]]
 ) -> None:
-    # One statement for the answer, new or changed: a class answers all at once.
+    """Save checked answers, (member id, kind, number, columns), in one statement.
+
+    A class answers all at once, so a process writes the answers it received in a
+    moment together; the last of a member's answers to the same item counts. The
+    session's row is not touched (300 writers would queue on it): the watchers see
+    answers by their count and latest time.
+    """
+    last = {(m, kind, index): fields for m, kind, index, fields in answers}
+    if not last:
+        return
     with transaction.atomic():
         ClassAnswer.objects.bulk_create(
             [
                 ClassAnswer(
-                    session=session,
-                    member_id=member.pk,
-                    kind=kind,
-                    step=index,
-                    **fields,
+                    session=session, member_id=m, kind=kind, step=index, **fields
                 )
+                for (m, kind, index), fields in last.items()
             ],
             update_conflicts=True,
             unique_fields=["session", "member", "kind", "step"],
             update_fields=["choice", "value", "answered_at"],
         )
         # Answering is moving on: the dashboard does not mark the member idle.
-        ClassMember.objects.filter(pk=member.pk).update(moved_at=timezone.now())
-    # No bump of the session's row: 300 answers at once would queue on that one row
-    # (and on a commit each). The watchers see answers by their count and time.
-
-
-def poll_answer(
-    session: ClassSession, member: ClassMember, step_index: int, value: float
-) -> None:
-    """Record a member's prediction for a step (the last answer counts).
-
-    Teacher-paced, only the step whose poll is open takes answers; at their own
-    pace, students answer any step's prediction when they reach it.
-    """
-    own_pace = session.mode == ClassSession.Mode.STUDENT
-    if not own_pace and (
-        session.poll != ClassSession.Poll.OPEN or session.poll_step != step_index
-    ):
-        raise EngineError("step", f"no poll is open for step {step_index}")
-    step = polled_step(session, step_index)
-    fields = _choice_or_number(step.prediction, len(step.choices), value)
-    _record(session, member, ClassAnswer.Kind.STEP, step_index, fields)
-
-
-def question_answer(
-    session: ClassSession, member: ClassMember, index: int, value: float
-) -> None:
-    """Record a member's answer to a checkpoint question (the last answer counts)."""
-    own_pace = session.mode == ClassSession.Mode.STUDENT
-    if not own_pace and (
-        session.question != index or session.question_state != ClassSession.Poll.OPEN
-    ):
-        raise EngineError("question", f"question {index} is not open")
-    question = question_of(session, index)
-    fields = _choice_or_number(question.kind, len(question.choices), value)
-    _record(session, member, ClassAnswer.Kind.QUESTION, index, fields)
+        ClassMember.objects.filter(pk__in={m for m, _, _ in last}).update(
+            moved_at=timezone.now()
+        )
 
 
 def progress(session: ClassSession, member: ClassMember, step_index: int) -> None:

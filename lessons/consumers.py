@@ -150,19 +150,82 @@ def _act(code: str, role: str, member_id: int | None, message: dict[str, Any]) -
     session = ClassSession.objects.select_related("lesson").get(code=code)
     if session.ended_at is not None:
         raise EngineError("code", "this class has ended")
-    kind = message["type"]
-    if kind in classes.STUDENT_MESSAGES:
+    if message["type"] == "progress":
         member = ClassMember(pk=member_id, session=session)
-        if kind == "poll.answer":
-            classes.poll_answer(session, member, message["step"], message["value"])
-        elif kind == "question.answer":
-            classes.question_answer(
-                session, member, message["question"], message["value"]
-            )
-        else:
-            classes.progress(session, member, message["step"])
+        classes.progress(session, member, message["step"])
     else:
         classes.teacher_control(session, message)
+
+
+ANSWERS = ("poll.answer", "question.answer")
+BATCH_S = 0.05  # the answers a process receives in this long are written together
+
+
+@database_sync_to_async
+def _answer_all(
+    code: str, batch: list[tuple[int, dict[str, Any]]]
+) -> list[EngineError | None]:
+    """Check and save a batch of (member id, answer): each one's error, or None."""
+    session = ClassSession.objects.select_related("lesson").get(code=code)
+    if session.ended_at is not None:
+        return [EngineError("code", "this class has ended")] * len(batch)
+    lookups: dict = {}
+    outcomes: list[EngineError | None] = []
+    rows = []
+    for member_id, message in batch:
+        try:
+            rows.append((member_id, *classes.answer_of(session, message, lookups)))
+            outcomes.append(None)
+        except EngineError as exc:
+            outcomes.append(exc)
+    classes.record_answers(session, rows)
+    return outcomes
+
+
+class Answers:
+    """One per session per process: the answers its sockets received, written in
+    one go a moment later (a class answers all at once)."""
+
+    writers: dict[tuple[int, str], Answers] = {}
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.pending: list[tuple[int, dict[str, Any], asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    @classmethod
+    async def submit(cls, code: str, member_id: int, message: dict[str, Any]) -> None:
+        """Save an answer with the others of the moment; raise its EngineError."""
+        loop = asyncio.get_running_loop()
+        key = (id(loop), code)
+        writer = cls.writers.get(key)
+        if writer is None:
+            writer = cls.writers[key] = Answers(code)
+        done = loop.create_future()
+        writer.pending.append((member_id, message, done))
+        if writer.task is None or writer.task.done():
+            writer.task = loop.create_task(writer.write())
+        error = await done
+        if error is not None:
+            raise error
+
+    async def write(self) -> None:
+        while self.pending:
+            await asyncio.sleep(BATCH_S)
+            batch, self.pending = self.pending, []
+            try:
+                outcomes = await _answer_all(
+                    self.code, [(m, message) for m, message, _ in batch]
+                )
+            except Exception as exc:  # noqa: BLE001 - each waiting socket is told
+                log.exception("class %s: answers could not be saved", self.code)
+                outcomes = [exc] * len(batch)
+            for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+                if not done.done():
+                    done.set_result(outcome)
+        key = (id(asyncio.get_running_loop()), self.code)
+        if Answers.writers.get(key) is self:
+            del Answers.writers[key]
 
 
 class Watcher:
@@ -305,7 +368,10 @@ class ClassConsumer(AsyncWebsocketConsumer):
             await self.error("type", f"only students send {kind}")
             return
         try:
-            await _act(self.code, self.role, self.member_id, message)
+            if kind in ANSWERS:
+                await Answers.submit(self.code, self.member_id, message)
+            else:
+                await _act(self.code, self.role, self.member_id, message)
         except EngineError as exc:
             await self.error(exc.field, exc.message)
             return

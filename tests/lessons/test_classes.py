@@ -542,3 +542,23 @@ def test_a_class_behind_one_address_gets_the_class_allowance(settings):
     refused = run(members[0])
     assert refused.status_code == 429
     assert f"in class {code}" in refused.json()["errors"]["runs"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_answers_sent_at_once_are_saved_together_each_told_its_outcome():
+    code, desk, phones, _ = await _class_of(names=("a", "b", "c"))
+    await desk.send_json_to({"type": "poll.open", "step": 0})
+    await next_of(phones[2], "class.state", poll={"step": 0, "state": "open"})
+    # All at once, as a class does: one student changes their mind in the same
+    # moment, one sends a choice that does not exist.
+    for p, value in [(phones[0], 0), (phones[1], 2), (phones[0], 1), (phones[2], 9)]:
+        await p.send_json_to({"type": "poll.answer", "step": 0, "value": value})
+    await next_of(phones[0], "accepted")
+    await next_of(phones[0], "accepted")
+    await next_of(phones[1], "accepted")
+    error = await next_of(phones[2], "error")
+    assert error["field"] == "value" and "0 to 2" in error["message"]
+    results = await next_of(desk, "poll.results", answers=2)
+    assert results["counts"] == [0, 1, 1]  # the later of the two answers counts
+    await _close(desk, *phones)
