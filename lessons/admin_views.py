@@ -23,6 +23,8 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
+from simulations.views import visitor_id
+
 from .authoring import (
     ArrangeError,
     ImportFailed,
@@ -90,7 +92,7 @@ def lesson_preview(request, model_admin, object_id=None):
         return render(
             request, "admin/lessons/lesson/preview_errors.html", {"errors": errors}
         )
-    context = lesson_page_context(data, preview=True)
+    context = lesson_page_context(data, who=visitor_id(request), preview=True)
     context["user"] = AnonymousUser()  # the page as a student sees it
     response = render(request, "lessons/detail.html", context)
     response.headers["X-Robots-Tag"] = "noindex"

@@ -26,6 +26,7 @@ from simulations.engines.base import EngineError, Param
 from simulations.validation import Const, Object, Scalar, Tagged, Text
 
 from .models import ClassAnswer, ClassMember, ClassSession, Lesson, Question, Step
+from .services import question_as_dict, question_draw, question_seed
 
 # Letters and digits that cannot be taken for one another (no 0/O, 1/I/L, 5/S, 2/Z).
 CODE_ALPHABET = "ABCDEFGHJKMNPQRTUVWXY346789"
@@ -505,9 +506,17 @@ def question_results(session: ClassSession, index: int) -> dict[str, Any]:
                 (i for i, c in enumerate(question.choices) if c.get("correct")), None
             )
         else:
-            out["answer"] = question.answer
-            out["tolerance"] = question.tolerance
+            drawn = class_question(session, question)
+            out["answer"] = drawn["answer"]
+            out["tolerance"] = drawn["tolerance"]
     return out
+
+
+def class_question(session: ClassSession, question: Question) -> dict[str, Any]:
+    """A question as the class meets it: a drawn question's figures are drawn once
+    for the whole class (not per student), so its answers can be compared."""
+    seed = question_seed(f"class:{session.code}", session.lesson.slug, question.order)
+    return question_draw(question_as_dict(question), seed)
 
 
 def histogram(values: list[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
@@ -613,7 +622,10 @@ def results_csv(session: ClassSession) -> str:
         [
             "student",
             *[f"step {s.order + 1}: {s.title}" for s in steps],
-            *[f"question {i + 1}: {q.prompt[:60]}" for i, q in enumerate(questions)],
+            *[
+                f"question {i + 1}: {class_question(session, q)['prompt'][:60]}"
+                for i, q in enumerate(questions)
+            ],
         ]
     )
     for number, member in enumerate(session.members.all(), start=1):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from typing import Any, ClassVar
 
 from django import forms
@@ -27,6 +28,9 @@ from .services import (
     LessonChanges,
     LessonFileError,
     lesson_changes_since,
+    params_to_text,
+    question_as_dict,
+    question_columns,
     validate_action,
     validate_lesson,
     validate_question,
@@ -157,35 +161,50 @@ def choices_from_text(text: str) -> list[dict[str, Any]]:
     return choices
 
 
-class ChoiceLinesField(forms.CharField):
-    """Choices of a question, one per line, instead of raw JSON."""
+class LinesOfDataField(forms.CharField):
+    """Data (a list or a table) written as lines of text for an author to edit."""
 
     widget = Textarea(attrs={"rows": 4, "class": "monospace"})
+    empty: type = list
+    help = ""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
-        kwargs.setdefault(
-            "help_text",
-            "One choice per line: <code>* right answer | why it is right</code> or "
-            "<code>- wrong answer | why it is wrong</code>. Exactly one starts with *. "
-            "Write <code>\\|</code> for a bar inside an answer.",
-        )
+        kwargs.setdefault("help_text", self.help)
         super().__init__(strip=False, **kwargs)
 
+    def to_text(self, value) -> str:
+        raise NotImplementedError
+
+    def from_text(self, text: str):
+        raise NotImplementedError
+
     def prepare_value(self, value):
-        if isinstance(value, list):
-            return choices_to_text(value)
+        if isinstance(value, self.empty):
+            return self.to_text(value)
         return value
 
     def to_python(self, value):
         text = super().to_python(value) or ""
-        return choices_from_text(text) if text.strip() else []
+        return self.from_text(text) if text.strip() else self.empty()
 
     def has_changed(self, initial, data):
         try:
-            return self.to_python(data) != (initial or [])
+            return self.to_python(data) != (initial or self.empty())
         except ValidationError:
             return True
+
+
+class ChoiceLinesField(LinesOfDataField):
+    """Choices of a question, one per line, instead of raw JSON."""
+
+    help = (
+        "One choice per line: <code>* right answer | why it is right</code> or "
+        "<code>- wrong answer | why it is wrong</code>. Exactly one starts with *. "
+        "Write <code>\\|</code> for a bar inside an answer."
+    )
+    to_text = staticmethod(choices_to_text)
+    from_text = staticmethod(choices_from_text)
 
 
 class ActionsField(forms.JSONField):
@@ -703,32 +722,81 @@ class StepFormSet(LessonPartFormSet):
         ]
 
 
+class ParamsField(LinesOfDataField):
+    """A drawn question's figures, one per line, as in the file format."""
+
+    widget = Textarea(attrs={"rows": 3, "class": "monospace"})
+    empty = dict
+    help = (
+        "Optional: figures drawn for each student, one per line, as "
+        "<code>users = { min = 1000, max = 50000, step = 1000 }</code> or "
+        "<code>peak = { choices = [2, 3, 4] }</code>. Show them in the prompt as "
+        "<code>{users}</code>; the answer is then a formula such as "
+        "<code>users * peak / 86400</code>."
+    )
+    to_text = staticmethod(params_to_text)
+
+    @staticmethod
+    def from_text(text: str) -> dict:
+        try:
+            return tomllib.loads(normalise_text(text))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationError(f"not one figure per line as shown: {exc}") from None
+
+
 class QuestionForm(CleanTextMixin, forms.ModelForm):
     choices = ChoiceLinesField()
-    tolerance = forms.FloatField(
+    # Not the model's columns: a number or a formula, a number or a percentage.
+    answer = forms.CharField(
         required=False,
-        initial=0,
-        help_text="For number questions: accepted distance from the answer.",
+        help_text="For number questions: the answer, or a formula of the figures.",
     )
+    tolerance = forms.CharField(
+        required=False,
+        initial="0",
+        help_text="For number questions: accepted distance from the answer, or a "
+        'percentage of it ("5%").',
+    )
+    params = ParamsField()
 
     class Meta:
         model = Question
-        fields = [
-            "order",
-            "kind",
-            "prompt",
-            "choices",
-            "answer",
-            "tolerance",
-            "unit",
-            "explain",
-        ]
+        fields = ["order", "kind", "prompt", "choices", "params", "unit", "explain"]
+        # The admin lists every field of the form; these columns are set from the
+        # checked question (``question_columns``), never straight from the text.
+        exclude = ["answer", "formula", "tolerance", "relative"]  # noqa: DJ006
         widgets = {
             "prompt": Textarea(attrs={"rows": 2}),
             "explain": Textarea(attrs={"rows": 2}),
             "order": forms.NumberInput(attrs={"class": "part-order", "min": 0}),
             "kind": forms.Select(attrs={"class": "question-kind"}),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        question = self.instance
+        if question.pk and question.kind == Question.Kind.NUMBER:
+            saved = question_as_dict(question)
+            self.initial["answer"] = _number_text(saved["answer"])
+            self.initial["tolerance"] = _number_text(saved["tolerance"])
+
+
+def _number_text(value: Any) -> str:
+    """A number as an author typed it (5.0 as 5), or a formula or percentage as is."""
+    if isinstance(value, float):
+        return f"{value:g}" if value == float(f"{value:g}") else repr(value)
+    return "" if value is None else str(value)
+
+
+def _number_or_text(text: str | None) -> float | str | None:
+    """What an author typed for an answer or tolerance: a number if it is one."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def question_data(cleaned: dict[str, Any]) -> dict[str, Any]:
@@ -738,10 +806,11 @@ def question_data(cleaned: dict[str, Any]) -> dict[str, Any]:
     if kind == Question.Kind.CHOICE:
         data["choices"] = cleaned.get("choices") or []
     else:
-        data["answer"] = cleaned.get("answer")
-        tolerance = cleaned.get("tolerance")
+        data["answer"] = _number_or_text(cleaned.get("answer"))
+        tolerance = _number_or_text(cleaned.get("tolerance"))
         data["tolerance"] = 0.0 if tolerance is None else tolerance
         data["unit"] = cleaned.get("unit") or ""
+        data["params"] = cleaned.get("params") or {}
     data["explain"] = cleaned.get("explain") or ""
     return data
 
@@ -764,14 +833,8 @@ class QuestionFormSet(LessonPartFormSet):
                 name = _inline_field(where, exc.field)
                 form.add_error(name if name in form.fields else None, error_text(exc))
                 continue
-            question = form.instance
-            question.kind = canonical["kind"]
-            question.prompt = canonical["prompt"]
-            question.choices = canonical.get("choices", [])
-            question.answer = canonical.get("answer")
-            question.tolerance = canonical.get("tolerance", 0.0)
-            question.unit = canonical.get("unit", "")
-            question.explain = canonical["explain"]
+            for name, value in question_columns(canonical).items():
+                setattr(form.instance, name, value)
 
     def canonical(self) -> list[dict[str, Any]]:
         return [

@@ -162,8 +162,21 @@ class Question(models.Model):
         default=list, blank=True, help_text='[{"text", "correct", "why"}, ...]'
     )
     answer = models.FloatField(null=True, blank=True, help_text="For number questions.")
+    formula = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="For drawn number questions: the answer as a formula of the params.",
+    )
+    params = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Figures drawn for each student: {name: {min, max, step} or {choices}}.",
+    )
     tolerance = models.FloatField(
         default=0, help_text="For number questions: accepted distance from the answer."
+    )
+    relative = models.BooleanField(
+        default=False, help_text="The tolerance is a percentage of the answer."
     )
     unit = models.CharField(max_length=30, blank=True)
     explain = models.TextField(blank=True, help_text="Shown after any answer.")

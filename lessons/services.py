@@ -22,6 +22,7 @@ from django.db import transaction
 from simulations.engines import get_engine
 from simulations.engines.base import EngineError
 
+from . import formulas
 from .models import Lesson, LessonVersion, Module, Question, Step, Term
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
@@ -520,7 +521,7 @@ def validate_question(question: Any, index: int, source: str) -> dict[str, Any]:
             source, where + "kind", "must be one of " + ", ".join(Question.Kind.values)
         )
     allowed = {"kind", "prompt", "explain"} | (
-        {"choices"} if kind == "choice" else {"answer", "tolerance", "unit"}
+        {"choices"} if kind == "choice" else {"answer", "tolerance", "unit", "params"}
     )
     unknown = sorted(set(question) - allowed)
     if unknown:
@@ -571,21 +572,121 @@ def validate_question(question: Any, index: int, source: str) -> dict[str, Any]:
             )
         out["choices"] = clean
     else:
-        answer, tolerance = question.get("answer"), question.get("tolerance", 0)
-        for name, value in (("answer", answer), ("tolerance", tolerance)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-            ):
-                raise _fail(source, where + name, "must be a number")
-        if tolerance < 0:
-            raise _fail(source, where + "tolerance", "must be 0 or more")
-        out["answer"] = float(answer)
-        out["tolerance"] = float(tolerance)
-        out["unit"] = _text(question, "unit", source, where=where).strip()
+        out.update(_number_question(question, where, source))
     out["explain"] = _text(question, "explain", source, where=where).strip()
+    if out.get("params"):
+        _check_drawn(out, where, source)
     return out
+
+
+def _number_question(question: dict, where: str, source: str) -> dict[str, Any]:
+    """A number question's answer (a number, or a formula over its params), tolerance
+    (a number, or "N%" of the answer), unit and params."""
+    params = question.get("params", {})
+    if not isinstance(params, dict):
+        raise _fail(source, where + "params", "must be a table of figures")
+    clean = {}
+    for name, spec in params.items():
+        try:
+            clean[name] = formulas.param_clean(name, spec)
+        except formulas.FormulaError as exc:
+            raise _fail(source, f"{where}params.{name}", str(exc)) from None
+    answer = question.get("answer")
+    if isinstance(answer, str) and clean:
+        try:
+            formulas.Formula(answer, set(clean))
+        except formulas.FormulaError as exc:
+            raise _fail(source, where + "answer", str(exc)) from None
+        answer = answer.strip()
+    elif (
+        isinstance(answer, bool)
+        or not isinstance(answer, (int, float))
+        or not math.isfinite(answer)
+    ):
+        raise _fail(
+            source,
+            where + "answer",
+            "must be a number, or a formula over the question's params",
+        )
+    else:
+        answer = float(answer)
+    try:
+        amount, relative = formulas.tolerance_parse(question.get("tolerance", 0))
+    except formulas.FormulaError as exc:
+        raise _fail(source, where + "tolerance", str(exc)) from None
+    return {
+        "answer": answer,
+        "tolerance": f"{amount:g}%" if relative else amount,
+        "unit": _text(question, "unit", source, where=where).strip(),
+        "params": clean,
+    }
+
+
+def _check_drawn(question: dict[str, Any], where: str, source: str) -> None:
+    """A drawn question shows every figure, and its formulas can be computed for
+    every draw: checked at both ends of every range and at many draws."""
+    params = question["params"]
+    names = set(params)
+    checks = []
+    for field, allowed in (("prompt", names), ("explain", names | {"answer"})):
+        try:
+            checks += [
+                (field, f) for f in formulas.placeholders(question[field], allowed)
+            ]
+        except formulas.FormulaError as exc:
+            raise _fail(source, where + field, str(exc)) from None
+    for name in params:
+        if not re.search(r"\{[^{}]*\b" + name + r"\b[^{}]*\}", question["prompt"]):
+            raise _fail(
+                source,
+                f"{where}params.{name}",
+                f"the prompt never shows it: write {{{name}}} where the student reads it",
+            )
+    answer = question["answer"]
+    formula = formulas.Formula(answer, names) if isinstance(answer, str) else None
+    for values in formulas.corners(params):
+        drawn = ", ".join(f"{k} = {v}" for k, v in values.items())
+        try:
+            result = formula(values) if formula else answer
+        except formulas.FormulaError as exc:
+            raise _fail(source, where + "answer", f"{exc} (with {drawn})") from None
+        for field, shown in checks:
+            try:
+                shown({**values, "answer": result})
+            except formulas.FormulaError as exc:
+                raise _fail(source, where + field, f"{exc} (with {drawn})") from None
+
+
+def question_seed(who: str, slug: str, index: int) -> str:
+    """What draws a question's figures: a visitor (or ``class:CODE``), the lesson and
+    the question's place in it; the same figures on every visit."""
+    return f"{who}|{slug}|{index}"
+
+
+def question_draw(question: dict[str, Any], seed: str) -> dict[str, Any]:
+    """A canonical question as one student (or class) meets it, ``seed`` naming them:
+    its figures drawn, its prompt and explanation filled in, its answer computed and
+    its tolerance in the answer's unit. A question without params is as written."""
+    if question["kind"] != Question.Kind.NUMBER:
+        return question
+    params = question.get("params") or {}
+    values = formulas.draw(params, seed) if params else {}
+    answer = question["answer"]
+    if isinstance(answer, str):
+        answer = formulas.Formula(answer, set(values))(values)
+    amount, relative = formulas.tolerance_parse(question["tolerance"])
+    drawn = {
+        **question,
+        "answer": answer,
+        "shown": formulas.figure(answer),
+        "tolerance": amount * abs(answer) / 100 if relative else amount,
+    }
+    if params:
+        drawn["prompt"] = formulas.fill(question["prompt"], values)
+        drawn["explain"] = formulas.fill(
+            question["explain"], {**values, "answer": answer}
+        )
+    return drawn
 
 
 # Writing the file format ----------------------------------------------------------
@@ -629,6 +730,11 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
+def params_to_text(params: dict[str, Any]) -> str:
+    """A drawn question's figures, one per line, as the file format writes them."""
+    return "\n".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in params.items())
+
+
 def _toml_key(key: str) -> str:
     return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_str(key)
 
@@ -653,8 +759,12 @@ def lesson_to_text(lesson: dict[str, Any]) -> str:
     for question in lesson["questions"]:
         out += ["", "[[questions]]"]
         for name, value in question.items():
-            if name != "choices" and (value or name in ("kind", "prompt", "answer")):
+            if name not in ("choices", "params") and (
+                value or name in ("kind", "prompt", "answer")
+            ):
                 out.append(f"{name} = {_toml_value(value)}")
+        if question.get("params"):
+            out += ["", "[questions.params]", params_to_text(question["params"])]
         for choice in question.get("choices", []):
             out += ["[[questions.choices]]"] + [
                 f"{k} = {_toml_value(v)}" for k, v in choice.items()
@@ -686,15 +796,44 @@ def lesson_to_dict(lesson: Lesson) -> dict[str, Any]:
         "questions": [],
         "body": lesson.body,
     }
-    for q in lesson.questions.all():
-        item: dict[str, Any] = {"kind": q.kind, "prompt": q.prompt}
-        if q.kind == Question.Kind.CHOICE:
-            item["choices"] = q.choices
-        else:
-            item.update(answer=q.answer, tolerance=q.tolerance, unit=q.unit)
-        item["explain"] = q.explain
-        data["questions"].append(item)
+    data["questions"] = [question_as_dict(q) for q in lesson.questions.all()]
     return validate_lesson(data, lesson.slug)
+
+
+def question_as_dict(question: Question) -> dict[str, Any]:
+    """A saved question in the file format's shape (not yet checked)."""
+    item: dict[str, Any] = {"kind": question.kind, "prompt": question.prompt}
+    if question.kind == Question.Kind.CHOICE:
+        item["choices"] = question.choices
+    else:
+        item.update(
+            answer=question.formula or question.answer,
+            tolerance=f"{question.tolerance:g}%"
+            if question.relative
+            else question.tolerance,
+            unit=question.unit,
+            params=question.params,
+        )
+    item["explain"] = question.explain
+    return item
+
+
+def question_columns(question: dict[str, Any]) -> dict[str, Any]:
+    """A canonical question's values for the columns of ``Question``."""
+    answer = question.get("answer")
+    tolerance, relative = formulas.tolerance_parse(question.get("tolerance", 0))
+    return {
+        "kind": question["kind"],
+        "prompt": question["prompt"],
+        "choices": question.get("choices", []),
+        "answer": answer if isinstance(answer, float) else None,
+        "formula": answer if isinstance(answer, str) else "",
+        "params": question.get("params", {}),
+        "tolerance": tolerance,
+        "relative": relative,
+        "unit": question.get("unit", ""),
+        "explain": question["explain"],
+    }
 
 
 @transaction.atomic
@@ -727,17 +866,7 @@ def lesson_save(data: dict[str, Any], *, author=None, note: str = "") -> Lesson:
     )
     lesson.questions.all().delete()
     Question.objects.bulk_create(
-        Question(
-            lesson=lesson,
-            order=i,
-            kind=q["kind"],
-            prompt=q["prompt"],
-            choices=q.get("choices", []),
-            answer=q.get("answer"),
-            tolerance=q.get("tolerance", 0),
-            unit=q.get("unit", ""),
-            explain=q["explain"],
-        )
+        Question(lesson=lesson, order=i, **question_columns(q))
         for i, q in enumerate(data["questions"])
     )
     version_record(lesson, author=author, note=note)

@@ -41,13 +41,24 @@ from .progress import (
     progress_pass,
     progress_predict,
 )
-from .services import lesson_to_dict, render_markdown
+from .services import (
+    lesson_to_dict,
+    question_as_dict,
+    question_draw,
+    question_seed,
+    render_markdown,
+)
 
 
 def lesson_page_context(
-    data: dict, *, lesson: Lesson | None = None, preview: bool = False
+    data: dict, *, who: str, lesson: Lesson | None = None, preview: bool = False
 ) -> dict:
-    """Return what the lesson template needs from a canonical lesson (saved or not)."""
+    """Return what the lesson template needs from a canonical lesson (saved or not),
+    its questions' figures drawn for ``who`` (a visitor's id)."""
+    questions = [
+        question_draw(q, question_seed(who, data["slug"], i))
+        for i, q in enumerate(data["questions"])
+    ]
     engine = get_engine(data["engine"])
     terms = {t.slug: t for t in Term.objects.filter(slug__in=data["glossary"])}
     published = Lesson.objects.filter(status=Lesson.Status.PUBLISHED).select_related(
@@ -67,8 +78,8 @@ def lesson_page_context(
         "describe": engine.describe(),
         "preset": data["preset"],
         "steps": [_step_context(step, engine) for step in data["steps"]],
-        "questions": data["questions"],
-        "answers_json": json.dumps(data["questions"]) if preview else "",
+        "questions": questions,
+        "answers_json": json.dumps(questions) if preview else "",
         "terms": [terms[slug] for slug in data["glossary"] if slug in terms],
         "previous": ordered[index - 1] if index else None,
         "next": ordered[index + 1]
@@ -128,9 +139,9 @@ def lesson_detail(request, slug):
         slug=slug,
         status=Lesson.Status.PUBLISHED,
     )
-    visitor_id(request)
+    who = visitor_id(request)
     progress_mark_seen(request, lesson)
-    context = lesson_page_context(lesson_to_dict(lesson), lesson=lesson)
+    context = lesson_page_context(lesson_to_dict(lesson), who=who, lesson=lesson)
     mine = progress_of(request).get(slug, {})
     context["passed"] = mine.get("passed", set())
     predicted = mine.get("predictions", {})
@@ -175,7 +186,7 @@ def classroom_context(request, lesson: Lesson) -> dict | None:
             {
                 "index": i,
                 "kind": q.kind,
-                "prompt": q.prompt,
+                "prompt": classes.class_question(session, q)["prompt"],
                 "choices": [c.get("text", "") for c in q.choices],
                 "unit": q.unit,
             }
@@ -191,11 +202,13 @@ def lesson_preview(request, slug, token):
     lesson = get_object_or_404(Lesson.objects.select_related("module"), slug=slug)
     if not constant_time_compare(token, lesson.preview_token):
         raise Http404("no such preview")
-    visitor_id(request)
+    who = visitor_id(request)
     response = render(
         request,
         "lessons/detail.html",
-        lesson_page_context(lesson_to_dict(lesson), lesson=lesson, preview=True),
+        lesson_page_context(
+            lesson_to_dict(lesson), who=who, lesson=lesson, preview=True
+        ),
     )
     response.headers["X-Robots-Tag"] = "noindex"
     return response
@@ -216,8 +229,9 @@ def answer_declaration(question: Question) -> Object:
     return choice_or_number(len(question.choices) if choice else None, "the answer")
 
 
-def grade(question: Question, answer: dict) -> dict:
-    """Grade an answer checked against ``answer_declaration(question)``."""
+def grade(question: Question, answer: dict, seed: str) -> dict:
+    """Grade an answer checked against ``answer_declaration(question)``, a drawn
+    question with the figures ``seed`` draws (those its page showed)."""
     if question.kind == Question.Kind.CHOICE:
         picked = question.choices[answer["choice"]]
         right = next(i for i, c in enumerate(question.choices) if c["correct"])
@@ -227,13 +241,14 @@ def grade(question: Question, answer: dict) -> dict:
             "right": right,
             "explain": question.explain,
         }
-    correct = abs(answer["value"] - question.answer) <= question.tolerance
+    drawn = question_draw(question_as_dict(question), seed)
     return {
-        "correct": correct,
-        "answer": question.answer,
-        "tolerance": question.tolerance,
-        "unit": question.unit,
-        "explain": question.explain,
+        "correct": abs(answer["value"] - drawn["answer"]) <= drawn["tolerance"],
+        "answer": drawn["answer"],
+        "shown": drawn["shown"],
+        "tolerance": drawn["tolerance"],
+        "unit": drawn["unit"],
+        "explain": drawn["explain"],
     }
 
 
@@ -249,7 +264,7 @@ def answer(request, slug, index):
         body = validate(answer_declaration(question), json_body(request))
     except EngineError as exc:
         return refusal(exc)
-    result = grade(question, body)
+    result = grade(question, body, question_seed(visitor_id(request), slug, index))
     if result["correct"]:
         progress_pass(request, lesson, index)
     return JsonResponse(result)

@@ -197,7 +197,7 @@ function gradeLocally(question, body) {
     const picked = question.choices[body.choice];
     return { correct: picked.correct, why: picked.why, right: question.choices.findIndex((c) => c.correct), explain: question.explain };
   }
-  return { correct: Math.abs(body.value - question.answer) <= question.tolerance, answer: question.answer, unit: question.unit, explain: question.explain };
+  return { correct: Math.abs(body.value - question.answer) <= question.tolerance, answer: question.answer, shown: question.shown, unit: question.unit, explain: question.explain };
 }
 
 for (const form of document.querySelectorAll("form.question")) {
@@ -241,7 +241,7 @@ for (const form of document.querySelectorAll("form.question")) {
     const verdict = result.correct ? "Right." : "Not quite.";
     let detail = result.why || "";
     if (!result.correct && result.answer !== undefined) {
-      detail = `The answer is ${result.answer}${result.unit ? ` ${result.unit}` : ""}.`;
+      detail = `The answer is ${result.shown ?? result.answer}${result.unit ? ` ${result.unit}` : ""}.`;
     }
     // A choice's own words may already give the verdict ("Right: ..."): say it once.
     const said = /^(right|not quite|wrong|no|yes)\b/i.test(detail);

@@ -9,7 +9,12 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from lessons.models import Lesson, Progress
-from lessons.services import load_directory
+from lessons.services import (
+    load_directory,
+    question_as_dict,
+    question_draw,
+    question_seed,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -32,13 +37,20 @@ def answer(client, lesson, index, body):
     )
 
 
-def right_answer(lesson, index):
-    question = lesson.questions.get(order=index)
-    if question.kind == "choice":
+def as_met(client, lesson, index):
+    """A question as this client's visitor meets it (a drawn one, with its figures)."""
+    question = question_as_dict(lesson.questions.get(order=index))
+    seed = question_seed(client.session["visitor"], lesson.slug, index)
+    return question_draw(question, seed)
+
+
+def right_answer(client, lesson, index):
+    question = as_met(client, lesson, index)
+    if question["kind"] == "choice":
         return {
-            "choice": next(i for i, c in enumerate(question.choices) if c["correct"])
+            "choice": next(i for i, c in enumerate(question["choices"]) if c["correct"])
         }
-    return {"value": question.answer}
+    return {"value": question["answer"]}
 
 
 def test_an_anonymous_visitor_keeps_lessons_seen_and_checkpoints_passed(
@@ -46,29 +58,33 @@ def test_an_anonymous_visitor_keeps_lessons_seen_and_checkpoints_passed(
 ):
     first, second = lessons[0], lessons[1]
     client.get(first.get_absolute_url())
-    assert answer(client, first, 0, right_answer(first, 0)).json()["correct"] is True
+    assert (
+        answer(client, first, 0, right_answer(client, first, 0)).json()["correct"]
+        is True
+    )
     page = client.get("/progress/").content.decode()
-    assert "1 of 20 lessons seen" in page
+    assert f"1 of {len(lessons)} lessons seen" in page
     assert f"Continue where you left off: {first.title}" in page
     # A lesson finished sends "continue" on to the next one not finished.
     for index in range(first.questions.count()):
-        answer(client, first, index, right_answer(first, index))
+        answer(client, first, index, right_answer(client, first, index))
     page = client.get("/progress/").content.decode()
     assert f"Continue where you left off: {second.title}" in page
 
 
 def test_a_wrong_answer_is_explained_and_does_not_count(client, lessons):
     lesson = lessons[0]
-    question = lesson.questions.get(order=0)
-    if question.kind == "choice":
-        wrong = next(i for i, c in enumerate(question.choices) if not c["correct"])
+    client.get(lesson.get_absolute_url())
+    question = as_met(client, lesson, 0)
+    if question["kind"] == "choice":
+        wrong = next(i for i, c in enumerate(question["choices"]) if not c["correct"])
         result = answer(client, lesson, 0, {"choice": wrong}).json()
         assert result["correct"] is False and result["why"]
     else:
-        result = answer(
-            client, lesson, 0, {"value": question.answer + question.tolerance + 1}
-        ).json()
-        assert result["correct"] is False and result["answer"] == question.answer
+        wrong = question["answer"] + question["tolerance"] + 1
+        result = answer(client, lesson, 0, {"value": wrong}).json()
+        assert result["correct"] is False
+        assert result["answer"] == pytest.approx(question["answer"])
     assert "0 with every checkpoint passed" in client.get("/progress/").content.decode()
 
 
@@ -92,7 +108,7 @@ def test_progress_made_before_signing_in_is_merged_into_the_account(
         user=user, lesson=second, seen_at="2026-01-01T00:00:00Z", passed=[1]
     )
     client.get(first.get_absolute_url())
-    answer(client, first, 0, right_answer(first, 0))
+    answer(client, first, 0, right_answer(client, first, 0))
     response = client.post(
         "/accounts/login/", {"username": "student", "password": PASSWORD}
     )
@@ -103,7 +119,7 @@ def test_progress_made_before_signing_in_is_merged_into_the_account(
     assert rows[second.slug].passed == [1]
     assert "progress" not in client.session  # moved, not copied
     page = client.get("/progress/").content.decode()
-    assert "2 of 20 lessons seen" in page
+    assert f"2 of {len(lessons)} lessons seen" in page
 
 
 def test_signing_up_keeps_the_progress_too(client, lessons):

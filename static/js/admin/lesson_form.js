@@ -157,7 +157,7 @@ function updateQuestion(row) {
   const kind = row.querySelector("select.question-kind");
   if (!kind) return;
   const number = kind.value === "number";
-  for (const name of ["answer", "tolerance", "unit"]) {
+  for (const name of ["answer", "tolerance", "unit", "params"]) {
     const field = row.querySelector(`.field-${name}`);
     if (field) field.hidden = !number;
   }
