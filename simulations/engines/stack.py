@@ -469,6 +469,8 @@ class StackEngine(Engine):
             "and replicas for the database)"
             for name in LAYERS[1:]
         },
+        "util_db_masters": "offered load lambda E[S] / c of the masters",
+        "util_db_replicas": "offered load lambda E[S] / c of the replicas",
     }
     metric_specs = (
         Metric("rps", "Requests a second", "req/s", help="Arrivals, last 5 s."),
@@ -537,6 +539,20 @@ class StackEngine(Engine):
             "",
             "Busy share of its working instances, last 5 s (for the database, the "
             "busier of its masters and its replicas).",
+        ),
+        Metric(
+            "util_db_masters",
+            "Database masters utilisation",
+            "",
+            help="Busy share of the working database masters, which do every write "
+            "and their share of the reads, last 5 s.",
+        ),
+        Metric(
+            "util_db_replicas",
+            "Database replicas utilisation",
+            "",
+            help="Busy share of the working read replicas, which only read, last "
+            "5 s (0 with none).",
         ),
         *_per_layer(
             "queue",
@@ -1186,9 +1202,12 @@ class StackEngine(Engine):
             figures[1] += self.cap[s] - cap0[s]
             queued[lay] += (waited[s] - q0[s]) / span
         util = [0.0] * len(LAYERS)
-        for (lay, _), (work, cap) in busy_by.items():
+        db_util = [0.0, 0.0]  # the masters', the replicas'
+        for (lay, grp), (work, cap) in busy_by.items():
             if cap > 1e-12:
                 util[lay] = max(util[lay], work / cap)
+                if lay == DB:
+                    db_util[grp] = work / cap
         served = delta[SERVED]
         share = [
             delta[SOJOURN + i] / served * 1000.0 if served else 0.0
@@ -1228,6 +1247,7 @@ class StackEngine(Engine):
             "span": span,
             "delta": delta,
             "util": util,
+            "db_util": db_util,
             "queued": queued,
             "share": share,
             "cost": cost,
@@ -1303,6 +1323,7 @@ class StackEngine(Engine):
         }
         for i, name in enumerate(LAYERS):
             out[f"util_{name}"] = f["util"][i]
+        out["util_db_masters"], out["util_db_replicas"] = f["db_util"]
         for i, name in enumerate(LAYERS):
             out[f"queue_{name}"] = f["queued"][i]
         for i, name in enumerate(LAYERS):
@@ -1361,6 +1382,9 @@ class StackEngine(Engine):
             f"share_ms_{name}" for name in present
         ]
         util_names = [f"util_{name}" for name in present if name != "cdn"]
+        util_names += ["util_db_masters"] + (
+            ["util_db_replicas"] if p["replicas"] else []
+        )
         steady_hit = (
             _che(p["keys"], p["zipf_s"], p["cache_items"]) if p["cache_items"] else 0.0
         )
@@ -1444,20 +1468,22 @@ class StackEngine(Engine):
                 sts = [workers] if workers and workers.servers else []
             elif name == "db":
                 sts = []
-                for master in (True, False):
-                    part = [
+                for master, which in ((True, "masters"), (False, "replicas")):
+                    members = [
                         nodes[s]
                         for s in nodes
                         if (self.key[s][2] == 0) == master
                         and self.key[s] not in self.down
                     ]
-                    if part:
-                        sts.append(
-                            Station(
-                                sum(x.servers for x in part),
-                                work=sum(x.work for x in part),
-                            )
+                    if members:
+                        st = Station(
+                            sum(x.servers for x in members),
+                            work=sum(x.work for x in members),
                         )
+                        sts.append(st)
+                        out[f"util_db_{which}"] = st.utilization
+                    elif master or p["replicas"]:
+                        out[f"util_db_{which}"] = f"every database {which[:-1]} is down"
             else:
                 sts = groups.get(name, [])
             if not sts:

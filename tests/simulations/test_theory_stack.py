@@ -103,3 +103,37 @@ def test_every_fix_moves_the_bottleneck_to_the_next_layer():
         engine.advance(30.0)
         seen.append(engine.metrics()["bottleneck"])
     assert seen == [expected for _, expected in STORY]
+
+
+def test_the_masters_and_the_replicas_have_their_own_theory_of_load():
+    params = {
+        "rate": 300,
+        "write_share": 0.2,
+        "cache_items": 0,
+        "replicas": 2,
+        "shards": 2,
+        "slow_share": 0.0,
+    }
+    engine = StackEngine(params, seed=3)
+    engine.advance(10.0)
+    measured = {"util_db_masters": 0.0, "util_db_replicas": 0.0}
+    for _ in range(40):  # 40 back-to-back 5-second windows
+        engine.advance(5.0)
+        for name in measured:
+            measured[name] += engine.metrics()[name] / 40
+    values, gaps = engine.theory()
+    assert not gaps, gaps
+    # Per master: 150 x (0.2 x 10 + 0.8 x 5 / 3) ms; per replica: 150 x 0.8 x 5 / 3 ms.
+    assert values["util_db_masters"] == pytest.approx(0.5)
+    assert values["util_db_replicas"] == pytest.approx(0.2)
+    assert values["util_db"] == values["util_db_masters"]
+    for name in ("util_db_masters", "util_db_replicas"):
+        assert measured[name] == pytest.approx(values[name], rel=0.05)
+
+
+def test_a_database_with_its_masters_down_says_so_in_place_of_a_load():
+    engine = StackEngine({"replicas": 1})
+    engine.apply("fail", {"layer": "db"})
+    values, gaps = engine.theory()
+    assert "every database master is down" in gaps["util_db_masters"]
+    assert values["util_db_replicas"] > 0

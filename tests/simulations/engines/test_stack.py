@@ -14,6 +14,19 @@ def run(params=None, seconds=20.0, seed=1):
     return engine
 
 
+def windows_mean(params, windows=40, seed=1):
+    """Return the mean of each figure over back-to-back 5-second windows."""
+    engine = StackEngine(params, seed=seed)
+    engine.advance(10.0)
+    total: dict[str, float] = {}
+    for _ in range(windows):
+        engine.advance(5.0)
+        for name, value in engine.metrics().items():
+            if isinstance(value, float):
+                total[name] = total.get(name, 0.0) + value / windows
+    return total
+
+
 def test_it_refuses_no_balancer_in_front_of_several_servers_naming_the_field():
     with pytest.raises(ParamError) as info:
         StackEngine({"balancer": "none", "app_servers": 2})
@@ -62,6 +75,28 @@ def test_a_dead_master_fails_the_writes_and_reads_go_on():
     engine.apply("repair", {"layer": "db"})
     engine.advance(6.0)
     assert engine.metrics()["errors_per_s"] == 0
+
+
+def test_replicas_take_reads_while_every_write_stays_on_the_masters():
+    # 100 req/s, a third of them writes (10 ms), the reads (5 ms) over a master
+    # and 3 replicas: the masters 100 x (0.3 x 10 + 0.7 x 5 / 4) ms = 0.3875
+    # busy, the replicas 100 x 0.7 x 5 / 4 ms = 0.0875.
+    params = {"rate": 100, "write_share": 0.3, "cache_items": 0, "slow_share": 0.0}
+    few = windows_mean({**params, "replicas": 3})
+    more = windows_mean({**params, "replicas": 7})
+    assert few["util_db_masters"] == pytest.approx(0.3875, rel=0.1)
+    assert few["util_db_replicas"] == pytest.approx(0.0875, rel=0.15)
+    assert few["util_db"] == few["util_db_masters"]
+    # Twice the replicas halve the replicas' load, but the masters keep every
+    # write: they stay above 100 x 0.3 x 10 ms = 0.3 busy.
+    assert more["util_db_replicas"] == pytest.approx(0.04375, rel=0.2)
+    assert 0.3 < more["util_db_masters"] < few["util_db_masters"]
+
+
+def test_no_replicas_means_a_replica_utilisation_of_zero():
+    m = run({"replicas": 0}).metrics()
+    assert m["util_db_replicas"] == 0.0
+    assert m["util_db_masters"] == m["util_db"] > 0
 
 
 def test_the_other_app_servers_take_the_load_of_a_dead_one():
