@@ -5,11 +5,21 @@ after the network delay and applies the writes one at a time, in order, each
 taking an exponential time (mean 1 / apply_rate): a replica is a single-server
 queue, and its lag is the time a write waits in it plus the network delay.
 
-Reads go to the master, to a random replica, or (read-your-writes) to the master
-for a while after their user wrote. A read is stale when its server has not yet
-applied the latest acknowledged write to the row. Asynchronous replication
-acknowledges a write at once; semi-synchronous once one other server applied it;
-synchronous once every other live server did. In master-master, both masters
+Reads go to the master, to a random replica, to the same replica every time
+for a user (sticky), to the master for a while after their user wrote
+(read-your-writes), or to R random copies at once, the newest version winning
+(quorum). A read is stale when none of the servers it asked has applied the
+latest acknowledged write to the row. Asynchronous replication acknowledges a
+write at once; semi-synchronous once one other server applied it; synchronous
+once every other live server did; quorum once W copies (its master included)
+did. With quorum reads and writes over N live copies, R + W > N makes every read
+meet a copy that has the latest acknowledged write.
+
+Each server remembers which write made the version of each row it holds, so a
+read knows the version it returned: a user who is shown an older version of a
+row than their previous read of it showed saw a monotonic-read violation, and a
+read-back that shows an older version than the user's own write a
+read-your-writes violation. In master-master, both masters
 take writes (each user writes to one of them) and replicate to each other;
 concurrent updates of a row conflict and the last writer wins.
 
@@ -25,12 +35,14 @@ import math
 from bisect import bisect_right
 from collections import deque
 from heapq import heapify, heappop, heappush
+from itertools import islice
 from typing import Any
 
 from ..sampling import zipf_cdf
 from ..theory.replication import (
     backlog_growth_rate,
     master_master_mean_lag,
+    quorums_overlap,
     replica_lag_quantile,
     replica_mean_lag,
 )
@@ -41,6 +53,10 @@ MAX_REPLICAS = 10  # live replicas at once
 MAX_NODES = 100  # servers ever created in one run (ids are never reused)
 MAX_BACKLOG = 200_000  # writes a server may queue before it breaks (bounded memory)
 RECENT_S = 3.0
+MAX_COPIES = MAX_REPLICAS + 2  # two masters and ten replicas
+# (user, row) -> version last shown: swept of versions every server holds once
+# it doubles, and never more than this many (the oldest go first).
+MAX_SEEN = 200_000
 
 # Lags are kept in a histogram with 100 bins a decade (2.3 % wide) from 1 us to
 # 1e6 s: the p99 it gives is within about 1.2 % of the exact one.
@@ -74,6 +90,9 @@ class Node:
         # row -> (commit time, origin) of the version held: last-writer-wins on the
         # masters of a master-master pair (nowhere else is it needed).
         self.versions: dict[int, tuple[float, int]] = {}
+        # row -> the write whose version is held (the newest by commit time), so a
+        # read knows what it showed
+        self.held: dict[int, Entry] = {}
         self.ops = 0  # as a master: reads served, writes taken, writes applied
 
 
@@ -85,6 +104,13 @@ def _bin(lag: float) -> int:
 
 def _ident(node: Node) -> int:
     return node.id
+
+
+def _older(version: Entry | None, than: Entry) -> bool:
+    """Return whether ``version`` (None: the row as first loaded) predates ``than``."""
+    if version is None:
+        return True
+    return version[3] < than[3] or (version[3] == than[3] and version[0] < than[0])
 
 
 def _saturated(write_rate: float, apply_rate: float) -> str:
@@ -168,11 +194,13 @@ class ReplicationEngine(Engine):
             "read_from",
             "choice",
             "replicas",
-            choices=("master", "replicas", "read_your_writes"),
+            choices=("master", "replicas", "read_your_writes", "sticky", "quorum"),
             help=(
                 "master: every read goes to the master. replicas: to a random replica. "
                 "read_your_writes: a user's reads go to the master for a while after "
-                "that user wrote, to a replica otherwise."
+                "that user wrote, to a replica otherwise. sticky: each user always "
+                "reads the same replica. quorum: each read asks R random copies "
+                "(masters and replicas) and takes the newest version."
             ),
             label="Reads go to",
         ),
@@ -191,12 +219,40 @@ class ReplicationEngine(Engine):
             "replication",
             "choice",
             "async",
-            choices=("async", "semi_sync", "sync"),
+            choices=("async", "semi_sync", "sync", "quorum"),
             help=(
                 "When a write is acknowledged: async at once; semi_sync once one other "
-                "server applied it; sync once every other live server did."
+                "server applied it; sync once every other live server did; quorum once "
+                "W copies, its master included, did."
             ),
             label="Replication",
+        ),
+        Param(
+            "write_quorum",
+            "int",
+            2,
+            1,
+            MAX_COPIES,
+            unit="copies",
+            help=(
+                "quorum replication: how many copies, the master included, must have "
+                "applied a write before it is acknowledged (W). More than the live "
+                "copies means all of them."
+            ),
+            label="Write quorum W",
+        ),
+        Param(
+            "read_quorum",
+            "int",
+            2,
+            1,
+            MAX_COPIES,
+            unit="copies",
+            help=(
+                "quorum reads: how many different copies each read asks (R); the "
+                "newest version among them is returned. At most the live copies."
+            ),
+            label="Read quorum R",
         ),
         Param(
             "topology",
@@ -429,6 +485,31 @@ class ReplicationEngine(Engine):
             "ms",
             help="From commit to acknowledgement.",
         ),
+        Metric(
+            "monotonic_violations",
+            "Monotonic-read violations",
+            "reads",
+            help=(
+                "Reads that showed a user an older version of a row than their "
+                "previous read of it did: time went backwards."
+            ),
+        ),
+        Metric(
+            "ryw_violations",
+            "Read-your-writes violations",
+            "reads",
+            help=(
+                "Read-backs that showed a user a version older than their own write "
+                "(a later write by someone else counts as seeing it)."
+            ),
+        ),
+        Metric(
+            "writes_waiting",
+            "Writes awaiting acknowledgement",
+            "writes",
+            help="Committed writes still waiting for enough copies to apply them.",
+        ),
+        Metric("copies", "Live copies (N)", "copies", summary=False),
         Metric("node_names", "Servers", summary=False),
         Metric("node_roles", "Roles", summary=False),
         Metric("node_lag_ms", "Lag now", "ms", summary=False),
@@ -444,10 +525,23 @@ class ReplicationEngine(Engine):
         Metric(
             "conflicts_per_s_recent", "Conflicts (last 3 s)", "writes/s", summary=False
         ),
+        Metric(
+            "monotonic_per_s_recent",
+            "Monotonic-read violations (last 3 s)",
+            "reads/s",
+            summary=False,
+        ),
+        Metric(
+            "ryw_per_s_recent",
+            "Read-your-writes violations (last 3 s)",
+            "reads/s",
+            summary=False,
+        ),
     )
     theory_models = {
         "mean_lag_ms": "M/M/1 apply queue plus the network delay",
         "p99_lag_ms": "M/M/1 sojourn (exponential) plus the network delay",
+        "stale_read_ratio": "read and write sets of copies that always overlap",
     }
     derived = ("_cdf",)
 
@@ -485,6 +579,8 @@ class ReplicationEngine(Engine):
         # row -> (commit time, origin, number) of the acknowledged write that wins
         self.current: dict[int, tuple[float, int, int]] = {}
         self.last_write: dict[int, float] = {}  # user -> time of their last write
+        self.seen: dict[int, Entry | None] = {}  # user * rows + row -> version shown
+        self.seen_sweep = 4096  # sweep self.seen when it grows past this
         self._new_master(None)
         if self.p["topology"] == "master_master":
             self._new_master(0)
@@ -511,6 +607,7 @@ class ReplicationEngine(Engine):
         # cloned from the primary's data, so in step with it
         node.vec = dict(primary.vec)
         node.recv = dict(primary.vec)
+        node.held = dict(primary.held)
         self.nodes.append(node)
         self.replica_ids.append(node.id)
         return node
@@ -551,6 +648,7 @@ class ReplicationEngine(Engine):
         self.acked = 0
         self.write_wait_sum = 0.0
         self.master_ops = 0
+        self.monotonic = self.ryw = 0
         for node in self.nodes:
             node.ops = 0
 
@@ -570,6 +668,8 @@ class ReplicationEngine(Engine):
             self.acked,
             self.write_wait_sum,
             self.master_ops,
+            self.monotonic,
+            self.ryw,
         )
         events: list[Event] = []
         handled = 0
@@ -583,7 +683,7 @@ class ReplicationEngine(Engine):
             elif kind == READ:
                 if a != self.read_gen:
                     continue
-                self._read(int(rng.random() * self.p["users"]), self._row(), t, False)
+                self._read(int(rng.random() * self.p["users"]), self._row(), t, None)
                 self._push(t + expo(self.p["read_rate"]), READ, a)
             elif kind == WRITE:
                 if a != self.write_gen:
@@ -591,7 +691,7 @@ class ReplicationEngine(Engine):
                 self._write(t)
                 self._push(t + expo(self.p["write_rate"]), WRITE, a)
             elif kind == READ_BACK:
-                self._read(a, b, t, True)
+                self._read(a, b, t, c)
             elif kind == BURST:
                 if a != self.burst_gen:
                     continue
@@ -632,6 +732,7 @@ class ReplicationEngine(Engine):
         self.writes += 1
         if self.p["topology"] == "master_master":
             node.versions[row] = (t, origin)
+        node.held[row] = entry
         self.last_write[user] = t
         self._ship(node, entry, t)
         if self.p["replication"] == "async":
@@ -684,6 +785,9 @@ class ReplicationEngine(Engine):
                 self.lag_max = lag
             index = _bin(lag)
             self.lag_hist[index] = self.lag_hist.get(index, 0) + 1
+            had = node.held.get(row)
+            if had is None or ts > had[3] or (ts == had[3] and origin > had[0]):
+                node.held[row] = entry
             if node.role == "master":
                 node.ops += 1
                 self.master_ops += 1
@@ -709,12 +813,22 @@ class ReplicationEngine(Engine):
         others = [
             n.vec.get(origin, 0) for n in self.nodes if n.alive and n.id != origin
         ]
-        if not others or self.p["replication"] == "async":
+        mode = self.p["replication"]
+        if not others or mode == "async":
             frontier = self.oseq[origin]
-        elif self.p["replication"] == "sync":
+        elif mode == "sync":
             frontier = min(others)
-        else:
+        elif mode == "semi_sync":
             frontier = max(others)
+        else:
+            # quorum: the origin and W - 1 others; more than there are is all
+            need = self.p["write_quorum"] - 1
+            if need <= 0:
+                frontier = self.oseq[origin]
+            elif need >= len(others):
+                frontier = min(others)
+            else:
+                frontier = sorted(others, reverse=True)[need - 1]
         while pending and pending[0][1] <= frontier:
             self._ack(pending.popleft(), t)
 
@@ -725,32 +839,90 @@ class ReplicationEngine(Engine):
             self.current[row] = (ts, origin, number)
         self.acked += 1
         self.write_wait_sum += t - ts
-        self._push(t + self.p["read_back_ms"] / 1000.0, READ_BACK, user, row)
+        self._push(t + self.p["read_back_ms"] / 1000.0, READ_BACK, user, row, entry)
 
-    def _read(self, user: int, row: int, t: float, read_back: bool) -> None:
+    def _read(self, user: int, row: int, t: float, own: Entry | None) -> None:
+        """Serve one read; ``own`` is the user's write when it is their read-back."""
         route = self.p["read_from"]
-        if (
-            route == "master"
-            or not self.replica_ids
-            or (
-                route == "read_your_writes"
-                and t - self.last_write.get(user, -INF) < self.p["ryw_window_s"]
-            )
-        ):
-            node = self.nodes[self.masters[user % len(self.masters)]]
-            node.ops += 1
-            self.master_ops += 1
-        else:
-            ids = self.replica_ids
-            node = self.nodes[ids[int(self.rng.random() * len(ids))]]
-        self.reads += 1
         held = self.current.get(row)
-        if held is not None and node.vec.get(held[1], 0) < held[2]:
+        if route == "quorum" and len(self.masters) + len(self.replica_ids) > 1:
+            version, stale = self._quorum_read(row, held)
+        else:
+            if (
+                route == "master"
+                or not self.replica_ids
+                or (
+                    route == "read_your_writes"
+                    and t - self.last_write.get(user, -INF) < self.p["ryw_window_s"]
+                )
+            ):
+                node = self.nodes[self.masters[user % len(self.masters)]]
+                node.ops += 1
+                self.master_ops += 1
+            elif route == "sticky":
+                ids = self.replica_ids
+                node = self.nodes[ids[user % len(ids)]]
+            else:
+                ids = self.replica_ids
+                node = self.nodes[ids[int(self.rng.random() * len(ids))]]
+            version = node.held.get(row)
+            stale = held is not None and node.vec.get(held[1], 0) < held[2]
+        self.reads += 1
+        if stale:
             self.stale_reads += 1
-            if read_back:
+            if own is not None:
                 self.stale_read_backs += 1
-        if read_back:
+        if own is not None:
             self.read_backs += 1
+            if _older(version, own):
+                self.ryw += 1
+        key = user * self.p["rows"] + row
+        last = self.seen.get(key)
+        if last is not None and _older(version, last):
+            self.monotonic += 1
+        if version is not None or last is not None:
+            self.seen[key] = version
+
+    def _quorum_read(
+        self, row: int, held: tuple[float, int, int] | None
+    ) -> tuple[Entry | None, bool]:
+        """Ask R random copies; return the newest version and whether all missed ``held``."""
+        ids = self.masters + self.replica_ids
+        count = len(ids)
+        rand = self.rng.random
+        version: Entry | None = None
+        # the write to find: (origin, number); none yet is fresh whatever is asked
+        want = (-1, 0) if held is None else (held[1], held[2])
+        fresh = held is None
+        for i in range(min(self.p["read_quorum"], count)):
+            # a partial Fisher-Yates shuffle: R different copies, cheaper than sample()
+            j = i + int(rand() * (count - i))
+            ids[i], ids[j] = ids[j], ids[i]
+            node = self.nodes[ids[i]]
+            if node.role == "master":
+                node.ops += 1
+                self.master_ops += 1
+            got = node.held.get(row)
+            if got is not None and (version is None or _older(version, got)):
+                version = got
+            if not fresh and node.vec.get(want[0], 0) >= want[1]:
+                fresh = True
+        return version, not fresh
+
+    def _sweep_seen(self) -> None:
+        """Forget versions every live server holds: no read can go back past them."""
+        seen, base = self.seen, self.entry_base
+        for key in [
+            k
+            for k, v in seen.items()
+            if v is None or (v[0] in base and v[1] < base[v[0]])
+        ]:
+            del seen[key]
+        excess = len(seen) - MAX_SEEN
+        if excess > 0:
+            for key in list(islice(seen, excess)):
+                del seen[key]
+        self.seen_sweep = max(4096, 2 * len(seen))
 
     def _trim(self) -> None:
         """Forget the writes every live server has applied."""
@@ -769,6 +941,8 @@ class ReplicationEngine(Engine):
         stale = self.stale_reads - before[2]
         applied = self.applied - before[3]
         conflicts = self.conflicts - before[5]
+        if len(self.seen) > self.seen_sweep:
+            self._sweep_seen()
         self.window.add(
             self.now,
             writes=writes,
@@ -780,6 +954,8 @@ class ReplicationEngine(Engine):
             acked=self.acked - before[6],
             wait=self.write_wait_sum - before[7],
             master_ops=self.master_ops - before[8],
+            monotonic=self.monotonic - before[9],
+            ryw=self.ryw - before[10],
         )
         events: list[Event] = []
         if writes:
@@ -956,6 +1132,10 @@ class ReplicationEngine(Engine):
             "mean_write_latency_ms": 1000.0 * self.write_wait_sum / self.acked
             if self.acked
             else 0.0,
+            "monotonic_violations": self.monotonic,
+            "ryw_violations": self.ryw,
+            "writes_waiting": sum(len(p) for p in self.pending.values()),
+            "copies": len(live),
             "node_names": [n.name for n in live],
             "node_roles": [n.role for n in live],
             "node_lag_ms": lags,
@@ -975,6 +1155,8 @@ class ReplicationEngine(Engine):
             "reads_per_s_recent": recent_reads / span,
             "master_utilization_recent": w.total("master_ops", now) / (capacity * span),
             "conflicts_per_s_recent": w.total("conflicts", now) / span,
+            "monotonic_per_s_recent": w.total("monotonic", now) / span,
+            "ryw_per_s_recent": w.total("ryw", now) / span,
         }
 
     def picture(self) -> dict[str, Any]:
@@ -1003,7 +1185,10 @@ class ReplicationEngine(Engine):
     def theory_key(self) -> tuple[Any, ...]:
         return (*super().theory_key(), len(self.masters), len(self.replica_ids))
 
-    def compute_theory(self) -> dict[str, float | str]:
+    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        return {**self._lag_theory(), "stale_read_ratio": self._stale_theory()}
+
+    def _lag_theory(self) -> dict[str, float | str]:
         lam, mu = self.p["write_rate"], self.p["apply_rate"]
         delay = self.p["network_delay_ms"] / 1000.0
         if lam <= 0:
@@ -1036,6 +1221,33 @@ class ReplicationEngine(Engine):
             "mean_lag_ms": 1000.0 * replica_mean_lag(lam, mu, delay),
             "p99_lag_ms": 1000.0 * replica_lag_quantile(0.99, lam, mu, delay),
         }
+
+    def _stale_theory(self) -> float | str:
+        """Return 0 when every read must meet the latest acknowledged write, else why not."""
+        copies = len(self.masters) + len(self.replica_ids)
+        mode, route = self.p["replication"], self.p["read_from"]
+        write_set = {
+            "async": 1,
+            "semi_sync": min(2, copies),
+            "sync": copies,
+            "quorum": min(self.p["write_quorum"], copies),
+        }[mode]
+        if route == "quorum":
+            if quorums_overlap(copies, write_set, self.p["read_quorum"]):
+                return 0.0
+            read_set = min(self.p["read_quorum"], copies)
+            return (
+                f"R + W = {read_set} + {write_set} is not above N = {copies}: a "
+                "read can miss every copy that has the latest write, as often as "
+                "the lag and the rows' write rates make it"
+            )
+        if write_set >= copies or (route == "master" and len(self.masters) == 1):
+            return 0.0
+        return (
+            "a read of one copy can miss a write that only some copies have; how "
+            "often depends on how often each row is written within the lag, for "
+            "which there is no closed form here"
+        )
 
     # Commands -----------------------------------------------------------------
 
@@ -1119,7 +1331,9 @@ class ReplicationEngine(Engine):
             self._start_stream(READ)
         elif name == "write_rate":
             self._start_stream(WRITE)
-        elif name == "replication":
+        elif name in ("rows", "users"):
+            self.seen.clear()  # its keys are user * rows + row
+        elif name in ("replication", "write_quorum"):
             for origin in self.pending:
                 if self.pending[origin]:
                     self._check_acks(origin, self.now)

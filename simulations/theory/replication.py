@@ -74,3 +74,49 @@ def master_master_mean_lag(
     )
     applies = write_rate * (1 + replicas)
     return total / applies if applies else 0.0
+
+
+# Quorums --------------------------------------------------------------------
+#
+# N copies; a write is confirmed once W of them have it, and a read asks R
+# different copies and keeps the newest version. If R + W > N, every read set
+# shares at least one copy with every write set (pigeonhole), so a read always
+# meets the latest confirmed write (Gifford 1979, "Weighted voting for
+# replicated data"; Dynamo, DeCandia et al. 2007).
+
+
+def quorums_overlap(copies: int, write_quorum: int, read_quorum: int) -> bool:
+    """Return whether every read set of R copies meets every write set of W."""
+    w = min(write_quorum, copies)
+    r = min(read_quorum, copies)
+    return r + w > copies
+
+
+def smallest_fresh_read_quorum(copies: int, write_quorum: int) -> int:
+    """Return the smallest R that makes R + W > N: N - W + 1 (at least 1)."""
+    return max(1, copies - min(write_quorum, copies) + 1)
+
+
+def quorum_miss_chance(copies: int, have: int, read_quorum: int) -> float:
+    """Return the chance that R copies drawn at random miss all ``have`` holders.
+
+    The hypergeometric zero: C(N - have, R) / C(N, R). Right after a write is
+    confirmed exactly W copies hold it, so this is the chance a read then is
+    stale; it is 0 exactly when R + have > N.
+    """
+    r = min(read_quorum, copies)
+    return math.comb(copies - have, r) / math.comb(copies, r)
+
+
+def read_back_miss_chance(
+    write_rate: float, apply_rate: float, delay: float, after: float
+) -> float:
+    """Return the chance a replica has not applied a write ``after`` s past its commit.
+
+    The lag is ``delay`` plus an exponential sojourn of rate apply_rate - write_rate,
+    so P(lag > after) is 1 before the delay and exp(-(mu - lambda)(after - delay))
+    from then on; 1 when the replica cannot keep up.
+    """
+    if write_rate >= apply_rate or after <= delay:
+        return 1.0
+    return math.exp(-(apply_rate - write_rate) * (after - delay))

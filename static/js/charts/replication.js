@@ -1,5 +1,6 @@
 // Charts for the replication engine: how far behind each server is, what that
-// costs readers (stale reads), and what waiting for replicas costs writers.
+// costs readers (stale reads, consistency violations), and what waiting for
+// replicas costs writers.
 import { PALETTE, barChart, group, lineChart } from "./common.js";
 
 // The big figures above the charts.
@@ -43,7 +44,15 @@ export default function mount(root, ctx) {
       title: "Stale reads (last 3 s)",
       yTitle: "share of reads",
       yRange: [0, 1.02],
-      series: [{ label: "Stale reads", value: (f) => f.metrics.stale_read_ratio_recent, color: PALETTE[1] }],
+      series: [{ label: "Stale reads", value: (f) => f.metrics.stale_read_ratio_recent, color: PALETTE[1], theory: "stale_read_ratio" }],
+    }, ctx),
+    lineChart(root, {
+      title: "Consistency violations (last 3 s)",
+      yTitle: "reads/s",
+      series: [
+        { label: "Monotonic reads: an older version after a newer one", value: (f) => f.metrics.monotonic_per_s_recent, color: PALETTE[3] },
+        { label: "Read-your-writes: a read-back without the user's write", value: (f) => f.metrics.ryw_per_s_recent, color: PALETTE[1] },
+      ],
     }, ctx),
     lineChart(root, {
       title: "Write wait for replicas (last 3 s)",

@@ -135,7 +135,7 @@ export default function mount(root, ctx) {
       const isDown = state === "down";
       if (role === "master") {
         part.box.update({ state: isDown ? "down" : "master", detail: isDown ? "dead" : `${format(Math.round(m.writes_per_s_recent || 0))} w/s`, down: isDown, highlight: !isDown });
-        if (!isDown && picture.reads_to !== "replicas") targets.push(part);
+        if (!isDown && picture.reads_to !== "replicas" && picture.reads_to !== "sticky") targets.push(part);
         continue;
       }
       const words = isDown ? "down" : state === "paused" ? "paused" : "replica";

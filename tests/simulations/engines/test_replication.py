@@ -349,7 +349,9 @@ def test_changing_the_topology_rebuilds_the_cluster():
 @settings(max_examples=200, deadline=None)
 @given(
     topology=st.sampled_from(["master_slave", "master_master"]),
-    mode=st.sampled_from(["async", "semi_sync", "sync"]),
+    mode=st.sampled_from(["async", "semi_sync", "sync", "quorum"]),
+    route=st.sampled_from(["replicas", "sticky", "quorum"]),
+    quorum=st.integers(1, 6),
     replicas=st.integers(1, 4),
     actions=st.lists(
         st.tuples(
@@ -371,12 +373,15 @@ def test_changing_the_topology_rebuilds_the_cluster():
     seed=st.integers(0, 1000),
 )
 def test_writes_are_accounted_for_and_live_servers_converge(
-    topology, mode, replicas, actions, seed
+    topology, mode, route, quorum, replicas, actions, seed
 ):
     engine = Replication(
         {
             "topology": topology,
             "replication": mode,
+            "read_from": route,
+            "write_quorum": quorum,
+            "read_quorum": 7 - quorum,
             "replicas": replicas,
             "write_rate": 60,
             "read_rate": 100,
@@ -402,7 +407,8 @@ def test_writes_are_accounted_for_and_live_servers_converge(
                 engine.apply("write_burst", {"writes": 20 * number, "duration_s": 0.5})
             elif action == "mode":
                 engine.set_param(
-                    "replication", ["async", "semi_sync", "sync"][number % 3]
+                    "replication",
+                    ["async", "semi_sync", "sync", "quorum"][number % 4],
                 )
             else:
                 engine.apply(action)
