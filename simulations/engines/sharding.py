@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from typing import Any
+from typing import Any, ClassVar
 
 from ..sampling import zipf_cdf
+from ..theory.routing import cross_shard_share, shards_touched
 from ..theory.storage import (
     consistent_moved_fraction,
     modulo_remap_fraction,
@@ -18,6 +19,8 @@ MASK64 = (1 << 64) - 1
 MAX_SHARDS = 64
 KEY_SALT = 0x5EED_0F_4B_E1_5
 STRATEGIES = ("modulo", "range", "consistent")
+LAYOUTS = ("spread", "together")
+MAX_RELATED = 8
 PICTURE_MOVED_S = 5.0  # simulated seconds a resize's moved keys stay in the picture
 Bounds = tuple[tuple[float, int], ...]
 Topology = tuple[tuple[int, ...], Bounds]
@@ -47,9 +50,12 @@ class ShardingEngine(Engine):
         "by key range or by a consistent-hash ring with virtual nodes. Add or remove "
         "a shard and see how many keys move; make one key hot and see one shard "
         "take the burst. Keys are numbered by popularity (key 0 is the most "
-        "popular), so ranges keep popular neighbours together."
+        "popular), so ranges keep popular neighbours together. A request can also "
+        "read related rows: spread under their own keys, as in a normalised "
+        "schema, they sit on other shards; kept together with the key, one shard "
+        "answers."
     )
-    params = (
+    params: ClassVar[tuple[Param, ...]] = (
         Param(
             "keys",
             "int",
@@ -111,8 +117,30 @@ class ShardingEngine(Engine):
             label="Request rate",
             help="Average requests per second, arriving at random (Poisson).",
         ),
+        Param(
+            "related",
+            "int",
+            0,
+            0,
+            MAX_RELATED,
+            unit="rows",
+            label="Related rows per request",
+            help="Other rows each request reads with its key (a user's orders, "
+            "her friends' names); 0 reads the key alone.",
+        ),
+        Param(
+            "related_layout",
+            "choice",
+            "spread",
+            choices=LAYOUTS,
+            label="Related rows live",
+            help="spread: each related row has its own key and lives wherever the "
+            "strategy puts it (normalised tables: a JOIN visits every shard holding "
+            "one); together: they are stored with the key (copied into one record, "
+            "or tables sharded by the same key), so one shard answers.",
+        ),
     )
-    commands = (
+    commands: ClassVar[tuple[Command, ...]] = (
         Command(
             "add_shard",
             "Add shard",
@@ -185,7 +213,7 @@ class ShardingEngine(Engine):
         "shard.hot_key": "Key {key} is hot: {share%} of requests go to shard {shard}",
         "shard.hot_key_end": "Key {key} has cooled down",
     }
-    metric_specs = (
+    metric_specs: ClassVar[tuple[Metric, ...]] = (
         Metric("requests", "Requests", "requests"),
         Metric("requests_per_s", "Request rate", "requests/s"),
         Metric("shards", "Shards", "shards"),
@@ -219,17 +247,33 @@ class ShardingEngine(Engine):
         Metric("shard_names", "Shards", summary=False),
         Metric("keys_per_shard", "Keys per shard", "keys", summary=False),
         Metric(
-            "load_per_shard", "Load per shard (last 3 s)", "requests/s", summary=False
+            "load_per_shard", "Load per shard (last 3 s)", "queries/s", summary=False
         ),
         Metric("load_imbalance_recent", "Load imbalance (last 3 s)", summary=False),
         Metric(
             "max_shard_share_recent", "Busiest shard's share (last 3 s)", summary=False
         ),
         Metric("hot_key", "Hot key", summary=False, unset="none"),
+        Metric(
+            "shards_per_request",
+            "Shards each request reads",
+            "shards",
+            help="Mean number of shards a request and its related rows reach, "
+            "since the layout or the shards last changed.",
+        ),
+        Metric(
+            "cross_shard_share",
+            "Cross-shard requests",
+            help="Share of requests that need more than one shard.",
+        ),
     )
     theory_models = {
         "moved_fraction": "the share a resize moves: hash modulo, hash ring "
         "(Karger et al. 1997) or range split",
+        "shards_per_request": "related rows on uniformly drawn keys: "
+        "n - (n - 1)(1 - 1/n)^k on n even shards",
+        "cross_shard_share": "related rows on uniformly drawn keys: "
+        "1 - (1/n)^k on n even shards",
     }
     derived = ("_cdf", "_hash", "_owner", "_key_counts")
 
@@ -239,6 +283,10 @@ class ShardingEngine(Engine):
         # A snapshot from before re-routes were recorded carries on with none.
         for name, value in (("resized", None), ("resized_t", -1.0)):
             state.setdefault(name, value)
+        for name in ("spread_requests", "spread_shards", "spread_cross"):
+            state.setdefault(name, 0)
+        for param in type(self).params:
+            state["p"].setdefault(param.name, param.default)
         state.setdefault("moved_from", {})
         state.setdefault("moved_to", {})
         super().__setstate__(state)
@@ -315,6 +363,13 @@ class ShardingEngine(Engine):
         self.since = self.now
         self.requests = 0
         self.load = [0] * MAX_SHARDS
+        self._reset_spread()
+
+    def _reset_spread(self) -> None:
+        # requests and shards reached since the layout or the shards last changed
+        self.spread_requests = 0
+        self.spread_shards = 0
+        self.spread_cross = 0
 
     def _topology(self) -> Topology:
         return tuple(self.live), tuple(self.bounds)
@@ -361,6 +416,7 @@ class ShardingEngine(Engine):
         # shard loads describe the current layout: they restart at every resize
         self.load = [0] * MAX_SHARDS
         self.since = self.now
+        self._reset_spread()
         return {
             "type": "shard.rebalance",
             "t": self.now,
@@ -475,11 +531,21 @@ class ShardingEngine(Engine):
             self.next_request = self.now + self.rng.expovariate(self.p["request_rate"])
         if name == "keys" and self.hot and self.hot[0] >= self.p["keys"]:
             self.hot = None
+        if name in ("related", "related_layout"):
+            # the shards' query counts now mean something else: count afresh
+            self.load = [0] * MAX_SHARDS
+            self.since = self.now
+            self._reset_spread()
         return None
 
     # Running ---------------------------------------------------------------
 
     def run_until(self, end: float) -> list[Event]:
+        if self.p["related"] and self.p["related_layout"] == "spread":
+            return self._run_spread(end)
+        return self._run_by_key(end)
+
+    def _run_by_key(self, end: float) -> list[Event]:
         rand = self.rng.random
         expo = self.rng.expovariate
         rate = self.p["request_rate"]
@@ -509,15 +575,70 @@ class ShardingEngine(Engine):
             t += expo(rate)
         self.next_request = t
         total = sum(counts)
-        self.processed += total
-        self.requests += total
+        self.spread_requests += total
+        self.spread_shards += total
+        return self._count(counts, total, events)
+
+    def _count(
+        self, counts: list[int], requests: int, events: list[Event]
+    ) -> list[Event]:
+        """Add one slice's queries per shard (``counts``) and requests to the totals."""
+        self.processed += requests
+        self.requests += requests
         load = self.load
         for sid in self.live:
             load[sid] += counts[sid]
-        if total:
+        if requests:
             self.window.add(self.now, **{f"s{sid}": counts[sid] for sid in self.live})
-            events.append({"type": "shard.load", "count": total})
+            events.append({"type": "shard.load", "count": requests})
         return events
+
+    def _run_spread(self, end: float) -> list[Event]:
+        """Route requests that also read ``related`` rows placed under their own keys.
+
+        Each related row is a key drawn uniformly (a user's orders have ids of
+        their own); every shard holding the key or a related row gets one query.
+        """
+        rand = self.rng.random
+        expo = self.rng.expovariate
+        rate = self.p["request_rate"]
+        related = self.p["related"]
+        cdf = self._cdf
+        owner = self._owner
+        keys = len(owner)
+        last = keys - 1
+        counts = [0] * MAX_SHARDS
+        t = self.next_request
+        events: list[Event] = []
+        hot = self.hot
+        requests = shards = cross = 0
+        while t <= end:
+            if hot is not None and t > hot[2]:
+                events.append({"type": "shard.hot_key_end", "t": hot[2], "key": hot[0]})
+                hot = self.hot = None
+            if hot is not None and rand() < hot[1]:
+                k = hot[0]
+            else:
+                k = bisect_right(cdf, rand())
+                k = k if k < last else last
+            home = owner[k]
+            reached = {home}
+            for _ in range(related):
+                reached.add(owner[int(rand() * keys)])
+            for sid in reached:
+                counts[sid] += 1
+            requests += 1
+            shards += len(reached)
+            cross += len(reached) > 1
+            t += expo(rate)
+        if hot is not None and hot[2] <= end:
+            events.append({"type": "shard.hot_key_end", "t": hot[2], "key": hot[0]})
+            self.hot = None
+        self.next_request = t
+        self.spread_requests += requests
+        self.spread_shards += shards
+        self.spread_cross += cross
+        return self._count(counts, requests, events)
 
     def metrics(self) -> dict[str, Any]:
         live = self.live
@@ -533,7 +654,7 @@ class ShardingEngine(Engine):
         elapsed = max(now - self.since, 1e-9)
         return {
             "requests": self.requests,
-            "requests_per_s": served / elapsed,
+            "requests_per_s": self.spread_requests / elapsed,
             "shards": n,
             "moved_fraction": self.moved_fraction,
             "moved_keys": self.moved_keys,
@@ -549,6 +670,12 @@ class ShardingEngine(Engine):
             if recent_mean
             else 0.0,
             "hot_key": self.hot[0] if self.hot else -1,
+            "shards_per_request": self.spread_shards / self.spread_requests
+            if self.spread_requests
+            else 0.0,
+            "cross_shard_share": self.spread_cross / self.spread_requests
+            if self.spread_requests
+            else 0.0,
         }
 
     def picture(self) -> dict[str, Any]:
@@ -570,9 +697,45 @@ class ShardingEngine(Engine):
         return picture
 
     def theory_key(self) -> tuple[Any, ...]:
-        return (self.resized,)
+        related = self.p["related"]
+        if self.p["related_layout"] == "together":
+            related = -related  # stored with the key: one shard, whatever it holds
+        spread: tuple[Any, ...] = ()
+        if related > 0:
+            # the prediction reads the shares of keys and traffic of each shard
+            spread = (
+                self.p["keys"],
+                self.p["zipf_s"],
+                self.p["strategy"],
+                self.p["vnodes"],
+                self.seed,
+                self._topology(),
+            )
+        return (self.resized, related, spread)
 
     def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        return {**self._moved_theory(), **self._spread_theory()}
+
+    def _spread_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        if not self.p["related"]:
+            return {}  # a lookup by key alone: one shard, nothing to predict
+        related = self.p["related"] if self.p["related_layout"] == "spread" else 0
+        if not related:
+            return {"shards_per_request": 1.0, "cross_shard_share": 0.0}
+        keys = len(self._owner)
+        key_shares = [self._key_counts[sid] / keys for sid in self.live]
+        traffic = [0.0] * MAX_SHARDS
+        previous = 0.0
+        for k, value in enumerate(self._cdf):
+            traffic[self._owner[k]] += value - previous
+            previous = value
+        traffic_shares = [traffic[sid] for sid in self.live]
+        return {
+            "shards_per_request": shards_touched(related, key_shares, traffic_shares),
+            "cross_shard_share": cross_shard_share(related, key_shares, traffic_shares),
+        }
+
+    def _moved_theory(self) -> dict[str, float | str | tuple[float, str]]:
         resized = self.resized
         if resized is None:
             return {

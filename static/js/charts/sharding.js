@@ -1,5 +1,6 @@
-// Charts for the sharding engine: where the load lands, where the keys live, and
-// how many keys a resize moves compared with modulo and consistent hashing.
+// Charts for the sharding engine: where the load lands, where the keys live, how
+// many keys a resize moves compared with modulo and consistent hashing, and how
+// many shards a request with related rows has to read.
 import { PALETTE, barChart, group, lineChart } from "./common.js";
 
 // The big figures above the charts.
@@ -12,8 +13,8 @@ const ringMoved = (f) => (f.metrics.shards > 1 ? 1 / f.metrics.shards : null);
 export default function mount(root, ctx) {
   return group(
     barChart(root, {
-      title: "Requests per shard (last 3 s)",
-      yTitle: "requests/s",
+      title: "Queries per shard (last 3 s)",
+      yTitle: "queries/s",
       categories: (f) => f.metrics.shard_names,
       values: (f) => f.metrics.load_per_shard,
     }, ctx),
@@ -38,6 +39,11 @@ export default function mount(root, ctx) {
       title: "Load imbalance: busiest shard over the mean (last 3 s)",
       yTitle: "busiest / mean",
       series: [{ label: "Imbalance", value: (f) => f.metrics.load_imbalance_recent }],
+    }, ctx),
+    lineChart(root, {
+      title: "Shards each request reads, with its related rows",
+      yTitle: "shards",
+      series: [{ label: "Shards per request", value: (f) => f.metrics.shards_per_request, theory: "shards_per_request" }],
     }, ctx),
   );
 }
