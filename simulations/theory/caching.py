@@ -248,6 +248,22 @@ def zipf_ttl_hit_ratio(keys: int, s: float, read_rate: float, ttl: float) -> flo
     )
 
 
+def zipf_distinct_keys(keys: int, s: float, draws: float) -> float:
+    """Return how many distinct Zipf(s) keys a Poisson number of draws touches, on average.
+
+    With a Poisson(``draws``) number of independent draws, key i is drawn at least
+    once with probability 1 - exp(-p_i * draws), exactly. A write-behind cache
+    flushes each object written since the last flush once, so this is the size of
+    a flush after an interval holding ``draws`` writes on average.
+    """
+    if draws <= 0:
+        return 0.0
+    sizes, probs = zipf_groups(keys, s)
+    return math.fsum(
+        -n * math.expm1(-p * draws) for n, p in zip(sizes, probs, strict=True)
+    )
+
+
 def zipf_stream(keys: int, zipf_s: float, requests: int, seed: int) -> array:
     """Return the keys a read-only cache engine with ``seed`` reads, in order.
 

@@ -18,6 +18,7 @@ from simulations.theory.caching import (
     lfu_hit_ratio,
     ttl_hit_ratio,
     zipf_che_hit_ratio,
+    zipf_distinct_keys,
     zipf_fifo_hit_ratio,
     zipf_lfu_hit_ratio,
     zipf_probabilities,
@@ -143,6 +144,17 @@ def test_the_largest_settings_give_a_figure_between_the_extremes():
     )
 
 
+def test_distinct_keys_drawn_match_the_exact_sum_and_the_extremes():
+    # Few draws touch about one key each; very many touch every key.
+    keys, s = 2000, 0.9
+    p = zipf_probabilities(keys, s)
+    exact = math.fsum(1.0 - math.exp(-x * 500.0) for x in p)
+    assert zipf_distinct_keys(keys, s, 500.0) == pytest.approx(exact, rel=1e-5)
+    assert zipf_distinct_keys(keys, s, 0.01) == pytest.approx(0.01, rel=0.01)
+    assert zipf_distinct_keys(keys, s, 1e9) == pytest.approx(keys, rel=1e-6)
+    assert zipf_distinct_keys(keys, s, 0.0) == 0.0
+
+
 # The cache engine's theory -------------------------------------------------
 
 
@@ -216,6 +228,34 @@ def test_writes_and_expiry_with_eviction_have_no_hit_ratio_line_and_say_why():
     # Query-mode writes only mark entries stale: the reads' hit ratio is unchanged.
     values, gaps = Cache({"write_rate": 50, "key_mode": "query"}, seed=1).theory()
     assert not gaps and 0 < values["hit_ratio"] < 1
+
+
+def test_a_write_behind_flush_writes_each_object_changed_since_the_last_once():
+    # 100 writes a second, a flush every 5 s: the theory says 282.1 distinct objects
+    # per flush, not the 500 writes. Measured over 40 flushes: 287.1, with a
+    # standard error of 1.9 (280 to 287 over seeds 0, 1, 4); a flush that wrote
+    # every write (500) or only the dirty objects of one second (about 80) fails.
+    engine = Cache(
+        {
+            "keys": 2000,
+            "capacity": 2000,
+            "zipf_s": 0.9,
+            "write_rate": 100,
+            "write_policy": "write_behind",
+            "flush_interval_s": 5,
+        },
+        seed=4,
+    )
+    engine.advance_to(5.01)
+    sizes = []
+    for flush in range(2, 42):
+        before = engine.write_backs
+        engine.advance_to(5 * flush + 0.01)
+        sizes.append(engine.write_backs - before)
+    expected = zipf_distinct_keys(2000, 0.9, 100 * 5)
+    assert expected == pytest.approx(282.1, abs=0.1)
+    assert sum(sizes) / len(sizes) == pytest.approx(expected, abs=8)
+    assert engine.flushed_writes == pytest.approx(100 * 5 * 41, rel=0.05)
 
 
 def test_computing_the_theory_leaves_the_world_untouched():
