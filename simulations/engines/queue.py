@@ -5,19 +5,21 @@ from __future__ import annotations
 import math
 from collections import deque
 from heapq import heapify, heappop, heappush, heapreplace
-from typing import Any
+from typing import Any, cast
 
 from ..theory.erlang import (
     erlang_c,
     md1_mean_wait,
     mmc_mean_queue_length,
     mmc_mean_wait,
+    mmc_poll_figures,
     mmc_timeout_figures,
     mmck_figures,
 )
 from .base import Command, CommandError, Engine, Event, Metric, Param, Window
 
 INF = math.inf
+Fig = tuple[float, str]
 # The broker refuses work past this many waiting jobs even with "no limit"
 # (queue_capacity 0): it keeps memory, and so the work of a run, bounded.
 HARD_LIMIT = 1_000_000
@@ -48,7 +50,8 @@ class QueueEngine(Engine):
         "Each web request carries slow work. In sync mode a web thread does it while "
         "the user waits, and requests time out when every thread is busy. In async "
         "mode the request only enqueues a job and answers at once; workers take jobs "
-        "from the queue in order and the user is notified when the job is done."
+        "from the queue in order, and the page learns the job is done by a push or "
+        "by polling a status URL."
     )
     params = (
         Param(
@@ -143,6 +146,28 @@ class QueueEngine(Engine):
             help="Async mode: time to put a job on the queue and answer the request.",
             label="Enqueue time",
         ),
+        Param(
+            "notify",
+            "choice",
+            "push",
+            choices=("push", "poll"),
+            help="Async mode: how a page learns its job is done. push: the server "
+            "sends one message down a websocket the page holds open; poll: the "
+            "page asks a status URL every poll interval.",
+            label="Result delivery",
+        ),
+        Param(
+            "poll_interval_s",
+            "float",
+            1.0,
+            0.1,
+            60.0,
+            unit="s",
+            step=0.5,
+            help="How often a polling page asks whether its job is done, counted "
+            "from the moment the request was answered.",
+            label="Poll interval",
+        ),
     )
     commands = (
         Command(
@@ -234,7 +259,14 @@ class QueueEngine(Engine):
         ),
         "M/M/c queueing (Erlang C, or M/M/c/K with a queue limit, or M/M/c+D "
         "in sync mode)",
-    ) | {"mean_response_s": "the enqueue time (async) or M/M/c+D (sync)"}
+    ) | {
+        "mean_response_s": "the enqueue time (async) or M/M/c+D (sync)",
+        **dict.fromkeys(
+            ("status_requests_per_s", "polls_per_job", "result_delay_s"),
+            "M/M/c (Erlang C) time to done, polled every interval; none with push",
+        ),
+        "open_connections": "Little's law: jobs waiting + in service (push only)",
+    }
     metric_specs = (
         Metric(
             "completed",
@@ -302,6 +334,35 @@ class QueueEngine(Engine):
             "jobs",
             help="Completions of a job already completed.",
         ),
+        Metric(
+            "status_requests_per_s",
+            "Status polls",
+            "requests/s",
+            help="Polling: requests per second to the status URL from pages "
+            "waiting for their job, since polling, its interval or the mode last "
+            "changed (a finished job's last poll is counted when the job ends).",
+        ),
+        Metric(
+            "polls_per_job",
+            "Polls per job",
+            "requests",
+            help="Polling: status requests a page made until one found its job done.",
+        ),
+        Metric(
+            "result_delay_s",
+            "Result seen after",
+            "s",
+            help="Polling: mean time from a job's end until its page's next poll "
+            "finds it done (a push arrives as the job ends).",
+        ),
+        Metric(
+            "open_connections",
+            "Open push connections",
+            "connections",
+            help="Push: connections held open by pages waiting for their job (one "
+            "per job waiting or running, plus any sync request still waiting for "
+            "a thread), on average since push or the mode was last switched on.",
+        ),
         Metric("mean_response_s", "Mean response", "s"),
         Metric("throughput_per_s", "Throughput", "jobs/s"),
         Metric("queue_length", "Waiting now", "jobs", summary=False),
@@ -352,6 +413,8 @@ class QueueEngine(Engine):
         self.redo: set[int] = set()
         # Set to {} to count every job's completions (audits in tests; grows).
         self.ledger: dict[int, int] | None = None
+        # job -> when its polling page got its answer (and began to poll).
+        self.born: dict[int, float] = {}
         self.next_arrival = self.rng.expovariate(self.p["arrival_rate"])
         self.last_t = 0.0
         self.window = Window(span=3.0)
@@ -370,6 +433,45 @@ class QueueEngine(Engine):
         self.busy_w = sum(t - now for t, j in self.heap if j > 0)
         self.busy_t = sum(t - now for t, j in self.heap if j < 0)
         self.hist = [0] * _NBINS
+        self._poll_restart(now)
+
+    def _poll_restart(self, now: float) -> None:
+        """Measure polling afresh from ``now``."""
+        self.poll_since = now
+        # Polls the pages still waiting made before now are counted again, from
+        # their timers, when read: take them off here.
+        self.poll_offset = -self._polls_made(now)
+        self.poll_total = self.polled = 0
+        self.poll_delay = 0.0
+        self.poll_area = self._in_system_area(now)
+
+    def _in_system_area(self, now: float) -> float:
+        """Return the job-seconds spent waiting or in service since the stats began.
+
+        In async mode every such job is a page waiting for its result: with push,
+        one open connection.
+        """
+        waiting = len(self.jobq) + len(self.backlog)
+        ahead_w, _ = self._ahead(now)
+        return self.q_area + waiting * (now - self.last_t) + self.busy_w - ahead_w
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A snapshot from before results were polled carries on pushing them.
+        state["p"].setdefault("notify", "push")
+        state["p"].setdefault("poll_interval_s", 1.0)
+        state.setdefault("born", {})
+        state.setdefault("poll_since", state["since"])
+        state.setdefault("poll_offset", 0)
+        state.setdefault("poll_total", 0)
+        state.setdefault("polled", 0)
+        state.setdefault("poll_delay", 0.0)
+        state.setdefault("poll_area", 0.0)
+        super().__setstate__(state)
+
+    def _polls_made(self, now: float) -> int:
+        """Return the polls the pages still waiting for a job have made by ``now``."""
+        period = self.p["poll_interval_s"]
+        return sum(int((now - a) // period) for a in self.born.values() if a < now)
 
     # Running -----------------------------------------------------------------
 
@@ -386,6 +488,15 @@ class QueueEngine(Engine):
         expo = p["service_dist"] == "exponential"
         timeout = p["request_timeout_s"]
         cap = p["queue_capacity"] or HARD_LIMIT
+        # Polling pages: each asks at answer + k x period until a poll finds its
+        # job done; the poll count and the wait for that poll follow from when
+        # the job ends.
+        poll = p["notify"] == "poll"
+        born = self.born
+        period = p["poll_interval_s"]
+        answer_s = p["enqueue_ms"] / 1000.0
+        polls = polled = 0
+        poll_delay = 0.0
         lo, per_e, top = _LOG_LO, _BINS_PER_E, _NBINS - 1
         ta = self.next_arrival
         jid = first = self.next_job
@@ -444,12 +555,16 @@ class QueueEngine(Engine):
                     busy_w += s
                     direct += 1
                     heappush(heap, (ta + s, jid))
+                    if poll:
+                        born[jid] = ta + answer_s
                 elif nj >= cap:
                     rejected += 1
                 else:
                     jobq.append((ta, jid))
                     nj += 1
                     nq += 1
+                    if poll:
+                        born[jid] = ta + answer_s
                 ta -= log(1.0 - rand()) * mean_gap
             elif tc <= tto:
                 if tc > end:
@@ -459,6 +574,15 @@ class QueueEngine(Engine):
                 last = t
                 j = head[1]
                 completed += 1
+                if poll and j > 0:
+                    # The page sees the first completion; a job done twice is
+                    # no longer awaited.
+                    a = born.pop(j, None)
+                    if a is not None:
+                        k = max(1, math.ceil((t - a) / period))
+                        polls += k
+                        polled += 1
+                        poll_delay += a + k * period - t
                 if special:
                     if j in redo:
                         redo.discard(j)
@@ -560,6 +684,9 @@ class QueueEngine(Engine):
         self.timed_out += timed_out + late
         self.late += late
         self.duplicates += duplicates
+        self.poll_total += polls
+        self.polled += polled
+        self.poll_delay += poll_delay
         self.q_area += q_area
         self.wait_sum += wait_sum
         self.busy_w += busy_w
@@ -718,6 +845,10 @@ class QueueEngine(Engine):
             "abandoned": self.timed_out - self.late,
             "retried": self.retried,
             "duplicates": self.duplicates,
+            "status_requests_per_s": self._status_rate(now),
+            "polls_per_job": self.poll_total / self.polled if self.polled else 0.0,
+            "result_delay_s": self.poll_delay / self.polled if self.polled else 0.0,
+            "open_connections": self._open_connections(now),
             "mean_response_s": self.resp_sum / answers if answers else 0.0,
             "throughput_per_s": self.completed / elapsed,
             "queue_length": waiting,
@@ -744,6 +875,21 @@ class QueueEngine(Engine):
             if recent_capacity > 0
             else 0.0,
         }
+
+    def _status_rate(self, now: float) -> float:
+        """Return the status requests a second since polling was measured afresh."""
+        span = now - self.poll_since
+        if self.p["notify"] != "poll" or span <= 0:
+            return 0.0
+        made = self.poll_total + self.poll_offset + self._polls_made(now)
+        return made / span
+
+    def _open_connections(self, now: float) -> float:
+        """Return the mean connections held open for pushes since push was measured."""
+        span = now - self.poll_since
+        if self.p["notify"] != "push" or self.p["mode"] == "sync" or span <= 0:
+            return 0.0
+        return (self._in_system_area(now) - self.poll_area) / span
 
     def _percentile(self, q: float) -> float:
         """Return the q-quantile of response times, from the bins and the exact masses."""
@@ -782,6 +928,46 @@ class QueueEngine(Engine):
     # Theory ------------------------------------------------------------------
 
     def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        out = self._queue_theory()
+        return out | self._poll_theory() | self._push_theory(out)
+
+    def _push_theory(
+        self, queue: dict[str, float | str | tuple[float, str]]
+    ) -> dict[str, float | str | tuple[float, str]]:
+        p = self.p
+        if p["mode"] == "sync" or p["notify"] == "poll":
+            why = "sync: the answer is the result" if p["mode"] == "sync" else "polling"
+            return {"open_connections": (0.0, why)}
+        waiting, done = queue["mean_queue_length"], queue["throughput_per_s"]
+        if isinstance(waiting, str) or isinstance(done, str):
+            return {"open_connections": waiting if isinstance(waiting, str) else done}
+        (lq, model), (x, _) = cast(Fig, waiting), cast(Fig, done)
+        # Little's law: jobs in the system = waiting + throughput x service time
+        return {"open_connections": (lq + x / p["service_rate"], model)}
+
+    def _poll_theory(self) -> dict[str, float | str | tuple[float, str]]:
+        p = self.p
+        names = ("status_requests_per_s", "polls_per_job", "result_delay_s")
+        if p["mode"] == "sync":
+            return dict.fromkeys(names, (0.0, "sync: the answer is the result"))
+        if p["notify"] == "push":
+            return dict.fromkeys(names, (0.0, "push: no page polls"))
+        lam, mu, c = p["arrival_rate"], p["service_rate"], p["workers"]
+        if c == 0 or lam >= c * mu:
+            why = "no steady state: the jobs, and the pages' polls, pile up"
+        elif p["queue_capacity"]:
+            why = "polling with a queue limit: no closed form is used here"
+        elif p["service_dist"] != "exponential":
+            why = "polling fixed-length jobs: the formula here assumes exponential ones"
+        else:
+            figures = mmc_poll_figures(
+                lam, mu, c, p["poll_interval_s"], p["enqueue_ms"] / 1000.0
+            )
+            model = f"M/M/c, polled every {p['poll_interval_s']:g} s"
+            return {name: (figures[name], model) for name in names}
+        return dict.fromkeys(names, why)
+
+    def _queue_theory(self) -> dict[str, float | str | tuple[float, str]]:
         p = self.p
         lam, mu = p["arrival_rate"], p["service_rate"]
         names = (
@@ -986,6 +1172,8 @@ class QueueEngine(Engine):
         sync = self.p["mode"] == "sync"
         cap = self.p["queue_capacity"] or HARD_LIMIT
         now = self.now
+        poll = not sync and self.p["notify"] == "poll"
+        answered = now + self.p["enqueue_ms"] / 1000.0
         accepted = rejected = 0
         for _ in range(requests):
             self.next_job += 1
@@ -998,6 +1186,8 @@ class QueueEngine(Engine):
             if not free:
                 self.waited += 1
             queue.append((now, self.next_job))
+            if poll:
+                self.born[self.next_job] = answered
             self._dispatch()
         self.processed += requests
         self.arrived += requests
@@ -1026,7 +1216,18 @@ class QueueEngine(Engine):
 
     def on_param_changed(self, name: str, old: Any) -> list[Event] | None:
         new = self.p[name]
-        if name == "arrival_rate":
+        if name in ("notify", "poll_interval_s"):
+            # Pages already waiting poll at the new interval from now on (or hold
+            # a connection instead); polling is measured afresh.
+            if self.p["notify"] == "poll":
+                self.born = dict.fromkeys(self.born, self.now)
+            else:
+                self.born = {}
+            self._poll_restart(self.now)
+        elif name == "mode":
+            # Sync requests hold no page waiting for a job: measure afresh.
+            self._poll_restart(self.now)
+        elif name == "arrival_rate":
             # Poisson arrivals have no memory: drawing the next gap afresh is exact.
             self.next_arrival = self.now + self.rng.expovariate(new)
         elif name in ("workers", "web_threads"):

@@ -306,6 +306,13 @@ class RaidEngine(Engine):
         ),
         Metric("data_lost", "Data lost", help="1 once any data is lost."),
         Metric(
+            "next_failure_loss",
+            "Chance the next failure loses data",
+            help="Share of the working disks whose failure, if it came next, would "
+            "leave some block with no copy or parity to rebuild it from; none "
+            "once the array has lost its data.",
+        ),
+        Metric(
             "read_iops",
             "Read IOPS",
             "I/O per s",
@@ -376,6 +383,7 @@ class RaidEngine(Engine):
         "_kill",
         "_efficiency",
         "_stripes",
+        "_next_loss",
     )
     theory_models = {
         "usable_tb": "data disks x disk size (RAID 0: all, 1: one, 5: N-1, "
@@ -469,6 +477,30 @@ class RaidEngine(Engine):
             writes.append(present + extra + live_parity)
         self._read_plans = reads
         self._write_plans = writes
+        self._next_loss = self._next_failure_loss(working)
+
+    def _next_failure_loss(self, working: list[bool]) -> float:
+        """Return the share of the working disks whose failure next loses data."""
+        # blocks that share their disks and redundancy die together: check each
+        # kind once (RAID 5 and 6 have one, mirrors one per copy set)
+        sets = {(group, len(parity)) for _, group, parity in self._rows}
+
+        def unreadable(alive: list[bool]) -> bool:
+            for group, parities in sets:
+                missing = sum(1 for d in group if not alive[d])
+                if missing > parities if parities else missing == len(group):
+                    return True
+            return False
+
+        candidates = [d for d, ok in enumerate(working) if ok]
+        if not candidates:
+            return 1.0
+        fatal = 0
+        for d in candidates:
+            alive = list(working)
+            alive[d] = False
+            fatal += unreadable(alive)
+        return fatal / len(candidates)
 
     def _unreadable(self) -> bool:
         return any(plan is None for plan in self._read_plans)
@@ -860,6 +892,7 @@ class RaidEngine(Engine):
             "rebuild_eta_s": eta,
             "rebuild_time_s": chunk_s * CHUNKS,
             "data_lost": 1 if self.data_lost else 0,
+            "next_failure_loss": None if self.lost else self._next_loss,
             "read_iops": capacity * self.reads / self.read_ios
             if self.read_ios
             else 0.0,

@@ -254,3 +254,43 @@ def mmc_timeout_figures(
         "throughput_per_s": lam * served,
         "mean_response_s": response,
     }
+
+
+def mmc_poll_figures(
+    arrival_rate: float,
+    service_rate: float,
+    servers: int,
+    period: float,
+    head_start: float = 0.0,
+) -> dict[str, float]:
+    """Return what pages polling for their job's result cost and wait, in M/M/c.
+
+    A page answered ``head_start`` seconds after its job arrived asks at
+    ``head_start + k period`` (k = 1, 2, ...) until a poll finds the job done.
+    The time to done is T = W + S: S exponential at ``service_rate`` and W, by
+    Erlang C, 0 or (with the chance of waiting C) exponential at
+    theta = c mu - lambda. The polls a page makes are 1 + sum over k >= 1 of
+    P(T > head_start + k period), geometric sums here; the wait for the
+    successful poll is k period - (T - head_start) on average.
+    """
+    lam, mu, c, p, e = arrival_rate, service_rate, servers, period, head_start
+    wait_chance = erlang_c(c, lam / mu)
+    theta = c * mu - lam
+
+    def beyond(rate: float) -> float:
+        # sum over k >= 1 of exp(-rate (e + k p))
+        return math.exp(-rate * (e + p)) / -math.expm1(-rate * p)
+
+    if abs(theta - mu) < 1e-12 * mu:
+        # S + W with equal rates is Erlang-2: P(T > x) = (1 + mu x) exp(-mu x)
+        q = math.exp(-mu * p)
+        tail = beyond(mu) * (1 + mu * e) + mu * p * math.exp(-mu * e) * q / (1 - q) ** 2
+    else:
+        tail = (theta * beyond(mu) - mu * beyond(theta)) / (theta - mu)
+    polls = 1.0 + (1 - wait_chance) * beyond(mu) + wait_chance * tail
+    done_after = 1 / mu + wait_chance / theta - e
+    return {
+        "polls_per_job": polls,
+        "status_requests_per_s": lam * polls,
+        "result_delay_s": p * polls - done_after,
+    }

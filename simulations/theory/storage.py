@@ -54,6 +54,22 @@ def data_lost(level: str, disks: int, failed: Iterable[int]) -> bool:
     return len(gone) > tolerated_failures(level, disks)
 
 
+def next_failure_loss_chance(level: str, disks: int, missing: Iterable[int]) -> float:
+    """Return the chance that the next working disk to fail loses data.
+
+    ``missing`` are the disks that hold nothing to read from (failed, or being
+    rebuilt); each working disk is equally likely to fail next. With one disk
+    of a RAID 10 pair gone only its partner is fatal: 1 / (N - 1); a degraded
+    RAID 5 dies of any second failure, a RAID 6 of none.
+    """
+    gone = set(missing)
+    working = [d for d in range(disks) if d not in gone]
+    if not working:
+        return 1.0
+    fatal = sum(1 for d in working if data_lost(level, disks, gone | {d}))
+    return fatal / len(working)
+
+
 def write_penalty(level: str, disks: int) -> int:
     """Return the disk I/Os one small random write costs on a healthy array.
 

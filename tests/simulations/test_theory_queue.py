@@ -22,6 +22,7 @@ from simulations.theory.erlang import (
     erlang_b,
     erlang_c,
     mmc_mean_wait,
+    mmc_poll_figures,
     mmc_timeout_figures,
     mmck_figures,
 )
@@ -100,11 +101,34 @@ def long_run(engine, warmup=100.0, length=2000.0):
     return engine.metrics()
 
 
+def test_polling_counts_whole_intervals_of_the_time_to_done():
+    # With workers to spare nobody waits: T is exponential with mean 10 s, and a
+    # page polling every second makes sum over k >= 0 of P(T > k) = 1 / (1 - e^-0.1)
+    # polls, the last one on average 1 x polls - 10 s after the job ended.
+    figures = mmc_poll_figures(2.0, 0.1, 200, 1.0)
+    polls = 1 / (1 - math.exp(-0.1))
+    assert figures["polls_per_job"] == pytest.approx(polls)
+    assert figures["status_requests_per_s"] == pytest.approx(2 * polls)
+    assert figures["result_delay_s"] == pytest.approx(polls - 10)
+    # A job can end before its page even gets the answer: still one poll.
+    assert mmc_poll_figures(1.0, 1e4, 10, 1.0, head_start=0.5)["polls_per_job"] == (
+        pytest.approx(1.0)
+    )
+    # Waiting adds polls; the formula is continuous where the wait's rate meets
+    # the job's (c mu - lambda = mu: S + W is Erlang-2).
+    equal = mmc_poll_figures(1.0, 1.0, 2, 0.5)
+    near = mmc_poll_figures(1.0, 1.0 + 1e-7, 2, 0.5)
+    assert equal["polls_per_job"] == pytest.approx(near["polls_per_job"], rel=1e-6)
+    assert equal["polls_per_job"] > mmc_poll_figures(1.0, 1.0, 50, 0.5)["polls_per_job"]
+
+
 @pytest.mark.parametrize(
     ("params", "rel"),
     [
         # Async, no limit: Erlang C at load 0.75.
         ({"arrival_rate": 30.0}, 0.06),
+        # The same, the pages polling for their results every 0.2 s.
+        ({"arrival_rate": 30.0, "notify": "poll", "poll_interval_s": 0.2}, 0.06),
         # Async with 10 places at load 1.25: M/M/c/K.
         ({"arrival_rate": 50.0, "queue_capacity": 10}, 0.04),
         # Sync at load 1.125 with a 1 s timeout: M/M/c+D.

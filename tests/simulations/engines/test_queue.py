@@ -407,3 +407,136 @@ def test_worker_commands_name_the_counts_the_current_pool_allows():
     with pytest.raises(CommandError) as info:
         engine.apply("kill_worker")
     assert "no worker is running" in info.value.message
+
+
+# How the page learns its job is done -------------------------------------------
+
+
+def test_a_page_polls_a_fixed_length_job_until_the_first_poll_after_it_ends():
+    # 2.5 s jobs, never a wait, answered after 5 ms: polls at 1, 2 and 3 s after the
+    # answer, the third finding the job done 3 - 2.495 = 0.505 s after it ended.
+    engine = Queue(
+        {
+            "arrival_rate": 4,
+            "service_rate": 0.4,
+            "service_dist": "deterministic",
+            "workers": 60,
+            "notify": "poll",
+            "poll_interval_s": 1.0,
+        },
+        seed=1,
+    )
+    engine.advance(200)
+    figures = engine.metrics()
+    assert figures["mean_wait_s"] == 0.0
+    assert figures["polls_per_job"] == 3.0
+    assert figures["result_delay_s"] == pytest.approx(0.505)
+    # three polls per job, four jobs a second
+    assert figures["status_requests_per_s"] == pytest.approx(12.0, rel=0.05)
+    assert figures["open_connections"] == 0
+
+
+def test_polling_more_often_costs_requests_and_buys_a_quicker_result():
+    figures = {}
+    for period in (0.5, 2.0):
+        params = {"arrival_rate": 2, "service_rate": 0.1, "workers": 40}
+        engine = Queue({**params, "notify": "poll", "poll_interval_s": period}, seed=4)
+        engine.advance(2_000)
+        figures[period] = engine.metrics()
+    often, rarely = figures[0.5], figures[2.0]
+    # 10 s jobs: about 20.5 and 5.5 polls each; half the interval, on average
+    assert often["status_requests_per_s"] > 3.5 * rarely["status_requests_per_s"]
+    assert often["result_delay_s"] == pytest.approx(0.25, rel=0.1)
+    assert rarely["result_delay_s"] == pytest.approx(1.0, rel=0.1)
+
+
+def test_a_pushed_result_needs_no_poll_but_a_connection_per_job_in_flight():
+    # Little's law: 2 jobs a second, each in the system about 10 s (no waiting
+    # with 40 workers), so about 20 pages hold a connection open at any time.
+    engine = Queue({"arrival_rate": 2, "service_rate": 0.1, "workers": 40}, seed=4)
+    samples = []
+    for _ in range(4_000):
+        engine.advance(0.5)
+        samples.append(engine.metrics()["in_flight"])
+    figures = engine.metrics()
+    assert figures["status_requests_per_s"] == 0.0
+    assert figures["polls_per_job"] == 0.0
+    assert figures["open_connections"] == pytest.approx(20, rel=0.08)
+    assert figures["open_connections"] == pytest.approx(
+        statistics.mean(samples), rel=0.01
+    )
+    # Polling holds no connection; back to push, the mean starts afresh.
+    engine.set_param("notify", "poll")
+    assert engine.metrics()["open_connections"] == 0.0
+    engine.set_param("notify", "push")
+    engine.apply("burst", {"requests": 100})
+    engine.advance(1)
+    assert engine.metrics()["open_connections"] > 100
+
+
+def test_a_new_poll_interval_is_measured_afresh_and_pages_waiting_adopt_it():
+    engine = Queue(
+        {
+            "arrival_rate": 2,
+            "service_rate": 0.1,
+            "workers": 40,
+            "notify": "poll",
+            "poll_interval_s": 0.5,
+        },
+        seed=6,
+    )
+    engine.advance(200)
+    waiting = len(engine.born)
+    assert waiting == engine.metrics()["in_flight"]
+    engine.set_param("poll_interval_s", 2.0)
+    assert engine.metrics()["status_requests_per_s"] == 0.0
+    assert set(engine.born.values()) == {engine.now}
+    engine.advance(1_000)
+    assert engine.metrics()["status_requests_per_s"] == pytest.approx(2 * 5.5, rel=0.1)
+    # switching to push stops the polling: no page is waiting on a timer any more
+    engine.set_param("notify", "push")
+    assert engine.born == {}
+    assert engine.metrics()["status_requests_per_s"] == 0.0
+
+
+def test_a_job_run_twice_is_seen_once_by_its_polling_page():
+    engine = Queue(
+        {"arrival_rate": 20, "service_rate": 5, "workers": 4, "notify": "poll"},
+        seed=2,
+    )
+    engine.advance(2)
+    engine.apply("kill_worker", {"before_ack": True})
+    engine.advance(30)
+    figures = engine.metrics()
+    assert figures["duplicates"] == 1
+    # every page saw its job's first completion; nobody waited for the rerun
+    assert engine.polled == figures["completed"] - figures["duplicates"]
+    assert len(engine.born) == figures["in_flight"]
+
+
+def test_a_polling_run_restores_exactly_from_its_snapshot():
+    engine = Queue({"arrival_rate": 20, "notify": "poll"}, seed=9)
+    engine.advance(5)
+    engine.apply("burst", {"requests": 40})
+    copy = Queue.restore(engine.snapshot())
+    engine.advance(5)
+    copy.advance(5)
+    assert copy.metrics() == engine.metrics()
+
+
+def test_switching_the_mode_measures_the_result_delivery_afresh():
+    engine = Queue(
+        {"arrival_rate": 18, "service_rate": 2, "workers": 12, "notify": "poll"},
+        seed=8,
+    )
+    engine.advance(20)
+    engine.set_param("mode", "sync")
+    engine.apply("burst", {"requests": 200})
+    engine.advance(20)
+    # sync requests are answered with their result: only the pages of the few
+    # jobs left from async mode still poll
+    assert engine.metrics()["status_requests_per_s"] < 2.0
+    engine.set_param("mode", "async")
+    engine.advance(60)
+    # 18 pages a second, about 1.18 polls each (M/M/c with 12 workers)
+    assert engine.metrics()["status_requests_per_s"] == pytest.approx(21.2, rel=0.1)

@@ -17,6 +17,7 @@ from simulations.theory.storage import (
     data_lost,
     mttdl_hours,
     mttf_hours,
+    next_failure_loss_chance,
     read_iops,
     rebuild_bits_read,
     rebuild_seconds,
@@ -116,6 +117,62 @@ def test_data_is_lost_exactly_when_failures_exceed_what_the_level_tolerates(
             lost = data_lost(level, disks, order[: i + 1])
             assert engine.metrics()["data_lost"] == int(lost), order[: i + 1]
             assert (engine.metrics()["state"] == "failed") == lost
+
+
+@pytest.mark.parametrize(
+    ("level", "disks"),
+    [("0", 3), ("1", 3), ("5", 5), ("6", 5), ("10", 4), ("10", 8)],
+)
+def test_the_chance_that_the_next_failure_loses_data_follows_the_layout(level, disks):
+    for size in range(disks):
+        for failed in itertools.combinations(range(disks), size):
+            if data_lost(level, disks, failed):
+                continue
+            engine = Raid({"level": level, "disks": disks, **QUIET})
+            for disk in failed:
+                engine.apply("fail_disk", {"disk": disk})
+            chance = engine.metrics()["next_failure_loss"]
+            assert chance == pytest.approx(
+                next_failure_loss_chance(level, disks, failed)
+            ), failed
+
+
+@pytest.mark.parametrize("disks", [4, 6, 8, 12])
+def test_after_one_failure_only_the_partner_of_a_raid10_disk_is_fatal(disks):
+    engine = Raid({"level": "10", "disks": disks, **QUIET})
+    assert engine.metrics()["next_failure_loss"] == 0.0
+    engine.apply("fail_disk", {"disk": 1})
+    assert engine.metrics()["next_failure_loss"] == pytest.approx(1 / (disks - 1))
+    # a rebuild in progress leaves the partner the only copy until it ends
+    engine.apply("replace_disk", {"disk": 1})
+    assert engine.metrics()["next_failure_loss"] == pytest.approx(1 / (disks - 1))
+    engine.apply("fail_disk", {"disk": 0})
+    assert engine.metrics()["next_failure_loss"] is None
+
+
+def test_a_degraded_raid5_dies_of_any_second_failure_and_a_raid6_of_none():
+    raid5 = Raid({"level": "5", "disks": 4, **QUIET})
+    raid6 = Raid({"level": "6", "disks": 4, **QUIET})
+    for engine in (raid5, raid6):
+        engine.apply("fail_disk", {"disk": 2})
+    assert raid5.metrics()["next_failure_loss"] == 1.0
+    assert raid6.metrics()["next_failure_loss"] == 0.0
+
+
+def test_a_degraded_mirror_reads_its_survivor_without_reconstructing():
+    # RAID 10 with one of four disks gone: every read still costs one disk I/O,
+    # now on three disks, so 3 x 150 reads a second (RAID 5 would manage 300).
+    engine = Raid(
+        {"level": "10", "disks": 4, "io_rate": 2_000, "afr": 0.0, "read_fraction": 1.0},
+        seed=5,
+    )
+    engine.apply("fail_disk", {"disk": 1})
+    engine.advance(3)
+    figures = engine.metrics()
+    assert figures["read_iops"] == pytest.approx(3 * 150)
+    assert figures["disk_utilisation"][0] == pytest.approx(
+        2 * figures["disk_utilisation"][2], rel=0.15
+    )
 
 
 @pytest.mark.parametrize(
