@@ -4,6 +4,7 @@ lesson is complete and consistent with its engine."""
 from __future__ import annotations
 
 import re
+import statistics
 
 import pytest
 
@@ -14,6 +15,7 @@ from lessons.services import (
     lesson_to_text,
     load_directory,
     parse_lesson,
+    question_draw,
 )
 from simulations.engines import get_engine
 
@@ -45,7 +47,9 @@ TOPICS = [
     "pre-rendering",
     "job queues",
 ]
-MODULES = ["app-servers", "databases", "caching", "asynchronism"]
+MODULES = ["app-servers", "databases", "caching", "asynchronism", "whole-stack"]
+# A step's reveal comes to the point: each lesson's median, in words.
+REVEAL_MEDIAN_WORDS = 60
 
 
 @pytest.fixture
@@ -102,7 +106,29 @@ def test_every_question_has_exactly_one_right_answer_and_explains_each(path):
             assert sum(c["correct"] for c in question["choices"]) == 1
             assert all(c["why"] for c in question["choices"])
         else:
-            assert question["tolerance"] >= 0
+            # Whatever a student draws, the answer as the page shows it is graded
+            # right, and the tolerance is narrow enough to refuse a wrong method
+            # (a fifth off the answer).
+            for seed in range(40) if question["params"] else [0]:
+                met = question_draw(question, f"check:{seed}")
+                shown = float(met["shown"].replace(",", ""))
+                assert abs(shown - met["answer"]) <= met["tolerance"], (
+                    f"{question['prompt'][:50]}: shown {met['shown']} is graded wrong"
+                )
+                assert met["tolerance"] < 0.2 * abs(met["answer"]) or not met["answer"]
+
+
+@pytest.mark.parametrize("path", sorted(CONTENT_DIR.glob("*.md")), ids=lambda p: p.stem)
+def test_reveal_texts_come_to_the_point(path):
+    data = parse_lesson(path.read_text(encoding="utf-8"), path.name)
+    words = [len(step["explain"].split()) for step in data["steps"]]
+    assert statistics.median(words) <= REVEAL_MEDIAN_WORDS, words
+
+
+@pytest.mark.parametrize("path", sorted(CONTENT_DIR.glob("*.md")), ids=lambda p: p.stem)
+def test_every_lesson_asks_a_number_drawn_for_each_student(path):
+    data = parse_lesson(path.read_text(encoding="utf-8"), path.name)
+    assert any(q.get("params") for q in data["questions"])
 
 
 @pytest.mark.parametrize("path", sorted(CONTENT_DIR.glob("*.md")), ids=lambda p: p.stem)
