@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import json
 import sys
 import threading
@@ -43,7 +42,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from memory import MemStack, RssSampler, mib  # noqa: E402 - the sibling's stack
-from stream import UNLIMITED, bench_parser, fmt, log, pct  # noqa: E402
+from stream import (  # noqa: E402
+    UNLIMITED,
+    api_headers,
+    bench_parser,
+    cookies_of,
+    fmt,
+    http_request,
+    log,
+    pct,
+)
 
 FLOODER = "127.0.0.1"
 VISITOR = "127.0.0.2"
@@ -73,15 +81,7 @@ def request(
     headers: dict[str, str] | None = None,
     body: str | None = None,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    conn = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=15, source_address=(source, 0)
-    )
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.getheaders(), resp.read()
-    finally:
-        conn.close()
+    return http_request(port, method, path, headers, body, timeout=15, source=source)
 
 
 def new_visitor(port: int, source: str) -> dict[str, str]:
@@ -89,19 +89,7 @@ def new_visitor(port: int, source: str) -> dict[str, str]:
     status, headers, _ = request(port, "GET", "/sandbox/cache/", source)
     if status != 200:
         raise RuntimeError(f"GET /sandbox/cache/ from {source} answered {status}")
-    cookies = {}
-    for header, value in headers:
-        if header.lower() == "set-cookie":
-            name, _, rest = value.partition("=")
-            cookies[name.strip()] = rest.split(";", 1)[0]
-    origin = f"http://127.0.0.1:{port}"
-    return {
-        "Content-Type": "application/json",
-        "X-CSRFToken": cookies.get("csrftoken", ""),
-        "Origin": origin,
-        "Referer": origin + "/sandbox/cache/",
-        "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
-    }
+    return api_headers(port, cookies_of(headers, {}), "/sandbox/cache/")
 
 
 def start_run(port: int, source: str, head: dict[str, str], seed: int):

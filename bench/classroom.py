@@ -64,13 +64,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import http.client
 import json
 import math
 import random
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -90,13 +87,22 @@ from stream import (  # noqa: E402
     Group,
     Stack,
     Viewer,
+    add_shared,
     analyse,
+    api_headers,
     bench_parser,
+    cookies_of,
     fmt,
+    http_request,
+    interrupt_on_sigterm,
+    keep_or_clean,
+    lag_probe,
     last_seqs,
     log,
     pct,
     print_profile,
+    print_results,
+    run_stack,
     watch,
 )
 
@@ -197,14 +203,6 @@ class ClassStack(Stack):
 # HTTP -------------------------------------------------------------------------------
 
 
-def cookies_of(headers: list[tuple[str, str]], into: dict[str, str]) -> dict[str, str]:
-    for name, value in headers:
-        if name.lower() == "set-cookie":
-            key, _, rest = value.partition("=")
-            into[key.strip()] = rest.split(";", 1)[0]
-    return into
-
-
 def request(
     port: int,
     method: str,
@@ -213,25 +211,7 @@ def request(
     body: str | None = None,
     timeout: float = 20,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.getheaders(), resp.read()
-    finally:
-        conn.close()
-
-
-def api_headers(port: int, cookies: dict[str, str], page: str) -> dict[str, str]:
-    """What the site's pages send with their API calls: CSRF token, origin, cookies."""
-    origin = f"http://127.0.0.1:{port}"
-    return {
-        "Content-Type": "application/json",
-        "X-CSRFToken": cookies.get("csrftoken", ""),
-        "Origin": origin,
-        "Referer": origin + page,
-        "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
-    }
+    return http_request(port, method, path, headers, body, timeout)
 
 
 def sign_in(port: int) -> dict[str, str]:
@@ -547,13 +527,7 @@ async def measure_window(
     end = time.monotonic() + seconds
     lags: list[float] = []
 
-    async def lag_probe() -> None:
-        while True:
-            t = time.monotonic()
-            await asyncio.sleep(0.01)
-            lags.append((time.monotonic() - t - 0.01) * 1000)
-
-    probe = asyncio.ensure_future(lag_probe())
+    probe = lag_probe(lags)
     # The window is ``seconds`` long whatever ``during`` does; what it plays and has
     # not finished by then is waited for after (at most a minute).
     played_task = asyncio.ensure_future(during())
@@ -1133,6 +1107,13 @@ def class_allowance() -> bool:
     )
 
 
+async def played(stack: ClassStack, play: Any, args: Any) -> dict[str, Any]:
+    """A scenario's result, with the problems its servers' logs show."""
+    res = await play(stack, args)
+    res["log_problems"] = stack.log_problems()
+    return res
+
+
 def main() -> int:
     parser = bench_parser(__doc__)
     parser.add_argument(
@@ -1145,12 +1126,7 @@ def main() -> int:
     parser.add_argument(
         "--warmup", type=float, default=5.0, help="seconds after every socket opened"
     )
-    parser.add_argument(
-        "--grace",
-        type=float,
-        default=2.0,
-        help="seconds after the window for late frames",
-    )
+    add_shared(parser, "--grace")
     parser.add_argument(
         "--join-over",
         type=float,
@@ -1175,14 +1151,12 @@ def main() -> int:
         default=2.0,
         help="the answers are sent at random over this many seconds after the poll opened",
     )
-    parser.add_argument("--hz", type=int, default=10, help="SCALELAB_FRAME_HZ")
+    add_shared(parser, "--hz")
     parser.add_argument(
         "--kind", default="cache", help="engine of the runs (the lesson's)"
     )
     parser.add_argument("--daphne", type=int, default=1, help="Daphne processes")
-    parser.add_argument(
-        "--workers", type=int, default=1, help="Celery worker processes"
-    )
+    add_shared(parser, "--workers")
     parser.add_argument(
         "--concurrency", type=int, default=8, help="task threads per worker"
     )
@@ -1244,70 +1218,37 @@ def main() -> int:
     if args.caps == "auto":
         args.caps = "app" if class_allowance() else "raised"
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
+    interrupt_on_sigterm()
     chosen = ["teacher", "student"] if args.scenario == "all" else [args.scenario]
     started = time.monotonic()
     results: list[dict[str, Any]] = []
     for name in chosen:
         runs = 1 if name == "teacher" else args.students + 1
         stack = ClassStack(args, name, runs, limits_for(name, args, args.students))
-        failed = None
+        play = teacher_scenario if name == "teacher" else student_scenario
         try:
-            stack.start()
-            play = teacher_scenario if name == "teacher" else student_scenario
-            res = asyncio.run(play(stack, args))
-            res["log_problems"] = stack.log_problems()
-            results.append(res)
+            failed = run_stack(stack, name, results, played, play, args)
         except KeyboardInterrupt:
-            log("interrupted: stopping the stack")
-            stack.stop()
             return 130
-        except Exception as exc:  # noqa: BLE001 - report it, go on with the next scenario
-            failed = f"{exc.__class__.__name__}: {exc}"
-            log(f"{name}: FAILED: {failed}")
-            problems = stack.log_problems()
-            for proc_name, bad in problems.items():
-                log(f"  log {proc_name}: " + "\n    ".join(bad))
-            results.append(
-                {"scenario": name, "error": failed, "log_problems": problems}
-            )
-        finally:
-            stack.stop()
         if not args.json and not failed:
             print(details(results[-1]), file=sys.stderr, flush=True)
         if args.profile == "stacks":
             for proc_name, proc in stack.procs:
                 print_profile(stack.scratch / f"profile-{proc.pid}.json", proc_name)
-        if failed or results[-1].get("log_problems") or args.keep_logs:
-            log(f"{name}: logs kept in {stack.scratch}")
-        else:
-            shutil.rmtree(stack.scratch, ignore_errors=True)
+        keep_or_clean(
+            name,
+            stack,
+            bool(failed or results[-1].get("log_problems") or args.keep_logs),
+        )
     cmd = " ".join(["bench/classroom.py", *sys.argv[1:]])
     import psutil
 
     took = time.monotonic() - started
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "command": cmd,
-                    "cpus": psutil.cpu_count(),
-                    "took_s": round(took),
-                    "results": results,
-                },
-                indent=2,
-                default=str,
-            )
-        )
-    else:
-        print(
-            f"\n`{cmd}` on {psutil.cpu_count()} CPU(s), {'Postgres' if args.db == 'postgres' else 'SQLite'}, "
-            f"{args.daphne} Daphne, {args.workers} worker; took {took:.0f} s\n"
-        )
-        print(table(results))
+    header = (
+        f"\n`{cmd}` on {psutil.cpu_count()} CPU(s), {'Postgres' if args.db == 'postgres' else 'SQLite'}, "
+        f"{args.daphne} Daphne, {args.workers} worker; took {took:.0f} s\n"
+    )
+    print_results(args, cmd, results, header, table, took_s=round(took))
     return 0
 
 

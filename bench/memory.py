@@ -40,8 +40,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -63,12 +61,19 @@ from stream import (  # noqa: E402 - the sibling benchmark's stack helpers
     RUNS_PER_VISITOR,
     SERVE,
     UNLIMITED,
+    add_shared,
     bench_parser,
     create_runs,
     fmt,
     free_port,
     http_get,
+    interrupt_on_sigterm,
+    keep_or_clean,
     log,
+    print_results,
+    problems_in_logs,
+    run_stack,
+    spawn_logged,
     stop_processes,
     visitor,
 )
@@ -135,18 +140,7 @@ class MemStack:
         return env
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        out = open(self.scratch / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        out.close()
-        self.procs.append((name, proc))
+        self.procs.append((name, spawn_logged(self.scratch, name, argv, env)))
 
     def start(self) -> None:
         if self.redis is not None:
@@ -230,17 +224,7 @@ class MemStack:
 
     def log_problems(self, limit: int = 12) -> dict[str, list[str]]:
         words = ("Traceback", "Error", "ERROR", "CRITICAL", "WARNING", "Exception")
-        found: dict[str, list[str]] = {}
-        for name, _ in self.procs:
-            path = self.scratch / f"{name}.log"
-            try:
-                lines = path.read_text(errors="replace").splitlines()
-            except OSError:
-                continue
-            bad = [line for line in lines if any(w in line for w in words)]
-            if bad:
-                found[name] = [f"{len(bad)} line(s) in {path}"] + bad[:limit]
-        return found
+        return problems_in_logs(self.scratch, self.procs, words, limit)
 
 
 # RSS -------------------------------------------------------------------------------
@@ -702,8 +686,7 @@ def main() -> int:
         default=1,
         help="runs in the warm-up wave, started and stopped before the starting size",
     )
-    parser.add_argument("--hz", type=int, default=10, help="SCALELAB_FRAME_HZ")
-    parser.add_argument("--kind", default="cache", help="engine kind of the runs")
+    add_shared(parser, "--hz", "--kind")
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -716,11 +699,7 @@ def main() -> int:
         default=13,
         help="Redis database number, distributed mode (flushed before and after)",
     )
-    parser.add_argument(
-        "--keep-logs",
-        action="store_true",
-        help="keep the servers' logs even when they show no problem",
-    )
+    add_shared(parser, "--keep-logs")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     if not 1 <= args.wave <= RUNS_PER_VISITOR or args.runs < 1:
@@ -728,53 +707,29 @@ def main() -> int:
     if not 1 <= args.concurrency <= 200:
         parser.error("--concurrency must be 1 to 200 (SCALELAB_WORKER_THREADS)")
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
+    interrupt_on_sigterm()
     modes = ["distributed", "embedded"] if args.mode == "both" else [args.mode]
     results: list[dict[str, Any]] = []
     for mode in modes:
         stack = MemStack(args, mode)
-        failed = None
         try:
-            stack.start()
-            results.append(asyncio.run(measure(stack, args)))
+            failed = run_stack(stack, mode, results, measure, args, key="mode")
         except KeyboardInterrupt:
-            log("interrupted: stopping the stack")
-            stack.stop()
             return 130
-        except Exception as exc:  # noqa: BLE001 - report it, go on with the next mode
-            failed = f"{exc.__class__.__name__}: {exc}"
-            log(f"{mode}: FAILED: {failed}")
-            problems = stack.log_problems()
-            for name, bad in problems.items():
-                log(f"  log {name}: " + "\n    ".join(bad))
-            results.append({"mode": mode, "error": failed, "log_problems": problems})
-        finally:
-            stack.stop()
         if not args.json and not failed:
             print(details(results[-1]), file=sys.stderr, flush=True)
-        if failed or results[-1].get("log_problems") or args.keep_logs:
-            log(f"{mode}: logs kept in {stack.scratch}")
-        else:
-            shutil.rmtree(stack.scratch, ignore_errors=True)
+        keep_or_clean(
+            mode,
+            stack,
+            bool(failed or results[-1].get("log_problems") or args.keep_logs),
+        )
     cmd = " ".join(["bench/memory.py", *sys.argv[1:]])
-    if args.json:
-        print(
-            json.dumps(
-                {"command": cmd, "cpus": psutil.cpu_count(), "results": results},
-                indent=2,
-                default=str,
-            )
-        )
-    else:
-        print(
-            f"\n`{cmd}` on {psutil.cpu_count()} CPU(s); RSS of each process with its "
-            "children; start = after one warm-up run started and stopped, end = after "
-            "every run stopped and was retired\n"
-        )
-        print(table(results))
+    header = (
+        f"\n`{cmd}` on {psutil.cpu_count()} CPU(s); RSS of each process with its "
+        "children; start = after one warm-up run started and stopped, end = after "
+        "every run stopped and was retired\n"
+    )
+    print_results(args, cmd, results, header, table)
     return 0
 
 

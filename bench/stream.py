@@ -463,17 +463,7 @@ class Stack:
     def _spawn(
         self, name: str, argv: list[str], env: dict[str, str]
     ) -> subprocess.Popen:
-        out = open(self.scratch / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        out.close()
+        proc = spawn_logged(self.scratch, name, argv, env)
         self.procs.append((name, proc))
         return proc
 
@@ -610,32 +600,110 @@ class Stack:
             "Exception",
             "exception",
         )
-        found: dict[str, list[str]] = {}
-        for name, _ in self.procs:
-            path = self.scratch / f"{name}.log"
-            try:
-                lines = path.read_text(errors="replace").splitlines()
-            except OSError:
-                continue
-            bad = [line for line in lines if any(w in line for w in words)]
-            if bad:
-                found[name] = [f"{len(bad)} line(s) in {path}"] + bad[:limit]
-        return found
+        return problems_in_logs(self.scratch, self.procs, words, limit)
 
 
 # HTTP ---------------------------------------------------------------------------
 
 
-def http_get(
-    port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 10
-):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def problems_in_logs(
+    scratch: Path, procs: list[tuple[str, Any]], words: tuple[str, ...], limit: int
+) -> dict[str, list[str]]:
+    """The lines of each process's ``scratch/name.log`` with one of ``words``: a count
+    and at most ``limit`` of them, by process name."""
+    found: dict[str, list[str]] = {}
+    for name, _ in procs:
+        path = scratch / f"{name}.log"
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        bad = [line for line in lines if any(w in line for w in words)]
+        if bad:
+            found[name] = [f"{len(bad)} line(s) in {path}"] + bad[:limit]
+    return found
+
+
+def spawn_logged(
+    scratch: Path, name: str, argv: list[str], env: dict[str, str]
+) -> subprocess.Popen:
+    """Start a server in its own session, its output in ``scratch/name.log``."""
+    out = open(scratch / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    out.close()
+    return proc
+
+
+def lag_probe(lags: list[float]) -> asyncio.Future:
+    """Start measuring how late this client's event loop wakes up (its share of the
+    latency): every 10 ms, the lateness in ms is appended to ``lags``; cancel to stop."""
+
+    async def probe() -> None:
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.01)
+            lags.append((time.monotonic() - t - 0.01) * 1000)
+
+    return asyncio.ensure_future(probe())
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: str | None = None,
+    timeout: float = 10,
+    source: str | None = None,
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request to 127.0.0.1:port (from the address ``source``, if given)."""
+    conn = http.client.HTTPConnection(
+        "127.0.0.1",
+        port,
+        timeout=timeout,
+        source_address=(source, 0) if source else None,
+    )
     try:
-        conn.request("GET", path, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
         return resp.status, resp.getheaders(), resp.read()
     finally:
         conn.close()
+
+
+def http_get(
+    port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 10
+):
+    return http_request(port, "GET", path, headers, timeout=timeout)
+
+
+def cookies_of(headers: list[tuple[str, str]], into: dict[str, str]) -> dict[str, str]:
+    """Add the cookies a response's Set-Cookie headers set to ``into``."""
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            key, _, rest = value.partition("=")
+            into[key.strip()] = rest.split(";", 1)[0]
+    return into
+
+
+def api_headers(port: int, cookies: dict[str, str], page: str) -> dict[str, str]:
+    """What the site's pages send with their API calls: CSRF token, origin, cookies."""
+    origin = f"http://127.0.0.1:{port}"
+    return {
+        "Content-Type": "application/json",
+        "X-CSRFToken": cookies.get("csrftoken", ""),
+        "Origin": origin,
+        "Referer": origin + page,
+        "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+    }
 
 
 def visitor(port: int, kind: str) -> dict[str, str]:
@@ -647,21 +715,10 @@ def visitor(port: int, kind: str) -> dict[str, str]:
     status, headers, _ = http_get(port, f"/sandbox/{kind}/")
     if status != 200:
         raise RuntimeError(f"GET /sandbox/{kind}/ answered {status}")
-    cookies = {}
-    for name, value in headers:
-        if name.lower() == "set-cookie":
-            key, _, rest = value.partition("=")
-            cookies[key.strip()] = rest.split(";", 1)[0]
+    cookies = cookies_of(headers, {})
     if "csrftoken" not in cookies:
         raise RuntimeError(f"no csrftoken cookie from /sandbox/{kind}/: {headers}")
-    origin = f"http://127.0.0.1:{port}"
-    return {
-        "Content-Type": "application/json",
-        "X-CSRFToken": cookies["csrftoken"],
-        "Origin": origin,
-        "Referer": origin + f"/sandbox/{kind}/",
-        "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
-    }
+    return api_headers(port, cookies, f"/sandbox/{kind}/")
 
 
 def create_runs(
@@ -986,14 +1043,7 @@ async def run_scenario(
     samples = [cpu0]
     lags: list[float] = []
 
-    async def lag_probe() -> None:
-        # How late this client's event loop wakes up: its share of the latency.
-        while True:
-            t = time.monotonic()
-            await asyncio.sleep(0.01)
-            lags.append((time.monotonic() - t - 0.01) * 1000)
-
-    probe = asyncio.ensure_future(lag_probe())
+    probe = lag_probe(lags)
     end = time.monotonic() + args.seconds
     while (left := end - time.monotonic()) > 0:
         await asyncio.sleep(min(1.0, left))
@@ -1366,6 +1416,114 @@ def bench_parser(doc: str, modes: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+# Options more than one benchmark takes, as they take them.
+SHARED_OPTIONS: dict[str, dict[str, Any]] = {
+    "--grace": {
+        "type": float,
+        "default": 2.0,
+        "help": "seconds after the window for late frames",
+    },
+    "--hz": {"type": int, "default": 10, "help": "SCALELAB_FRAME_HZ"},
+    "--kind": {"default": "cache", "help": "engine kind of the runs"},
+    "--workers": {"type": int, "default": 1, "help": "Celery worker processes"},
+    "--keep-logs": {
+        "action": "store_true",
+        "help": "keep the servers' logs even when they show no problem",
+    },
+}
+
+
+def add_shared(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Add these of SHARED_OPTIONS to the parser, in this order."""
+    for name in names:
+        parser.add_argument(name, **SHARED_OPTIONS[name])
+
+
+def report_failure(name: str, exc: Exception, stack: Any) -> tuple[str, dict]:
+    """Log a failed scenario (or mode) and its servers' log problems; return both."""
+    failed = f"{exc.__class__.__name__}: {exc}"
+    log(f"{name}: FAILED: {failed}")
+    problems = stack.log_problems()
+    for proc_name, bad in problems.items():
+        log(f"  log {proc_name}: " + "\n    ".join(bad))
+    return failed, problems
+
+
+def interrupt_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so that the stack is stopped either way."""
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def run_stack(
+    stack: Any,
+    name: str,
+    results: list[dict[str, Any]],
+    play: Any,
+    *play_args: Any,
+    key: str = "scenario",
+) -> str | None:
+    """Start the stack, run ``play(stack, *play_args)``, add its row(s) to ``results``.
+
+    The stack is stopped after. On a failure, log it and add an error row (``key``:
+    ``name``); return the failure, or None. A KeyboardInterrupt is passed on once the
+    stack is stopped.
+    """
+    try:
+        stack.start()
+        rows = asyncio.run(play(stack, *play_args))
+        results.extend(rows if isinstance(rows, list) else [rows])
+    except KeyboardInterrupt:
+        log("interrupted: stopping the stack")
+        stack.stop()
+        raise
+    except Exception as exc:  # noqa: BLE001 - report it, go on with the next one
+        failed, problems = report_failure(name, exc, stack)
+        results.append({key: name, "error": failed, "log_problems": problems})
+        return failed
+    finally:
+        stack.stop()
+    return None
+
+
+def keep_or_clean(name: str, stack: Any, keep: bool) -> None:
+    """Keep the stack's scratch folder (and say where) or remove it."""
+    if keep:
+        log(f"{name}: logs kept in {stack.scratch}")
+    else:
+        shutil.rmtree(stack.scratch, ignore_errors=True)
+
+
+def print_results(
+    args: argparse.Namespace,
+    cmd: str,
+    results: list[dict[str, Any]],
+    header: str,
+    table_of: Any,
+    **extra: Any,
+) -> None:
+    """Print the results as JSON (with --json) or as the header and the table."""
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "command": cmd,
+                    "cpus": psutil.cpu_count(),
+                    **extra,
+                    "results": results,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        print(header)
+        print(table_of(results))
+
+
 def main() -> int:
     parser = bench_parser(__doc__)
     parser.add_argument(
@@ -1402,23 +1560,14 @@ def main() -> int:
     parser.add_argument(
         "--warmup", type=float, default=5.0, help="seconds after all viewers connected"
     )
-    parser.add_argument(
-        "--grace",
-        type=float,
-        default=2.0,
-        help="seconds after the window for late frames",
-    )
-    parser.add_argument("--hz", type=int, default=10, help="SCALELAB_FRAME_HZ")
-    parser.add_argument("--kind", default="cache", help="engine kind of the runs")
+    add_shared(parser, "--grace", "--hz", "--kind")
     parser.add_argument(
         "--daphne",
         type=int,
         default=1,
         help="Daphne processes (viewers spread round robin)",
     )
-    parser.add_argument(
-        "--workers", type=int, default=1, help="Celery worker processes"
-    )
+    add_shared(parser, "--workers")
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -1483,11 +1632,7 @@ def main() -> int:
         action="store_true",
         help="print latency and CPU per second of the window",
     )
-    parser.add_argument(
-        "--keep-logs",
-        action="store_true",
-        help="keep the servers' logs even when they show no problem",
-    )
+    add_shared(parser, "--keep-logs")
     parser.add_argument(
         "--json",
         action="store_true",
@@ -1495,10 +1640,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
+    interrupt_on_sigterm()
     plan = plan_of(args)
     capacity = args.workers * (args.worker_runs or APP_WORKER_RUNS)
     for name, groups in plan:
@@ -1514,26 +1656,11 @@ def main() -> int:
     for name, groups in plan:
         n_runs = sum(g.runs for g in groups)
         stack = Stack(args, name, n_runs)
-        failed = None
         first = len(results)
         try:
-            stack.start()
-            results.extend(asyncio.run(run_scenario(stack, name, groups, args)))
+            failed = run_stack(stack, name, results, run_scenario, name, groups, args)
         except KeyboardInterrupt:
-            log("interrupted: stopping the stack")
-            stack.stop()
             return 130
-        except Exception as exc:  # noqa: BLE001 - report it, go on with the next scenario
-            failed = f"{exc.__class__.__name__}: {exc}"
-            log(f"{name}: FAILED: {failed}")
-            problems = stack.log_problems()
-            for proc_name, bad in problems.items():
-                log(f"  log {proc_name}: " + "\n    ".join(bad))
-            results.append(
-                {"scenario": name, "error": failed, "log_problems": problems}
-            )
-        finally:
-            stack.stop()
         mine = results[first:]
         if args.profile:
             if args.profile == "stacks":
@@ -1546,32 +1673,24 @@ def main() -> int:
         if not args.json and not failed:
             for r in mine:
                 print(details(r, args.timeline), file=sys.stderr, flush=True)
-        if failed or any(r.get("log_problems") for r in mine) or args.keep_logs:
-            log(f"{name}: logs kept in {stack.scratch}")
-        else:
-            shutil.rmtree(stack.scratch, ignore_errors=True)
+        keep_or_clean(
+            name,
+            stack,
+            bool(failed or any(r.get("log_problems") for r in mine) or args.keep_logs),
+        )
     cmd = " ".join(["bench/stream.py", *sys.argv[1:]])
-    if args.json:
-        print(
-            json.dumps(
-                {"command": cmd, "cpus": psutil.cpu_count(), "results": results},
-                indent=2,
-                default=str,
-            )
+    header = (
+        f"\n`{cmd}` on {psutil.cpu_count()} CPU(s); CPU in % of one core, averaged over the window; "
+        "CPU ms per run-s = a process's CPU ms over the window / (runs on the stack x window s)"
+        + (
+            ". In the class rows both groups ran at once on one stack: their CPU figures "
+            "are the whole stack's"
+            if any(r.get("stack_groups", 1) > 1 for r in results)
+            else ""
         )
-    else:
-        print(
-            f"\n`{cmd}` on {psutil.cpu_count()} CPU(s); CPU in % of one core, averaged over the window; "
-            "CPU ms per run-s = a process's CPU ms over the window / (runs on the stack x window s)"
-            + (
-                ". In the class rows both groups ran at once on one stack: their CPU figures "
-                "are the whole stack's"
-                if any(r.get("stack_groups", 1) > 1 for r in results)
-                else ""
-            )
-            + "\n"
-        )
-        print(table(results))
+        + "\n"
+    )
+    print_results(args, cmd, results, header, table)
     return 0
 
 
