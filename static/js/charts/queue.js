@@ -1,5 +1,6 @@
 // Charts for the queue engine: the backlog, how long users wait for an answer
-// (sync) or for their job (async), throughput against arrivals, and who is busy.
+// (sync) or for their job (async), throughput against arrivals, how pages learn a
+// result (status polls or open push connections), and who is busy.
 import { PALETTE, barChart, group, lineChart } from "./common.js";
 
 // The big figures above the charts.
@@ -39,6 +40,14 @@ export default function mount(root, ctx) {
       yTitle: "share of the pool busy",
       yRange: [0, 1.05],
       series: [{ label: "Utilization", value: (f) => f.metrics.utilization_recent, theory: "utilization" }],
+    }, ctx),
+    lineChart(root, {
+      title: "How pages learn their job is done",
+      yTitle: "requests/s or connections",
+      series: [
+        { label: "Status polls a second", value: (f) => f.metrics.status_requests_per_s, theory: "status_requests_per_s" },
+        { label: "Open push connections", value: (f) => f.metrics.open_connections, theory: "open_connections", color: PALETTE[2] },
+      ],
     }, ctx),
     barChart(root, {
       title: "Workers and web threads",

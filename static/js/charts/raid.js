@@ -2,8 +2,8 @@
 // disk is, what the write penalty leaves of the array's IOPS, and what was lost.
 import { PALETTE, barChart, group, lineChart } from "./common.js";
 
-// The big figures above the charts.
-export const figures = ["state", "rebuild_progress", "rebuild_eta_s", "data_lost"];
+// The big figures above the charts (four at most; the rebuild chart says the time left).
+export const figures = ["state", "rebuild_progress", "next_failure_loss", "data_lost"];
 
 // Disk states as the engine reports them, in colour, in words and as a pattern.
 const STATE_COLORS = { ok: PALETTE[0], rebuilding: PALETTE[4], failed: PALETTE[1] };
