@@ -143,3 +143,28 @@ def test_the_plan_tree_follows_the_queries_and_an_index_box_adds_it(page, app_ur
     # The SQL lab has no closed-form theory: none of its charts claims a line.
     assert chart_theories(page) == []
     assert page.errors == []
+
+
+def test_the_app_servers_show_their_own_caches_and_one_added_starts_cold(page, app_url):
+    start_run(page, app_url, "localcache", "4", selects={"routing": "by_id"})
+    servers = "#sim .pic-action[aria-label^='Remove server']"
+    count = page.locator(servers).count()
+    assert count >= 2
+    assert page.locator("#sim .pic-action[aria-label^='Remove shard']").count() == 0
+    # Each box says its own cache's hit ratio, and the words speak of servers.
+    page.wait_for_function(
+        f"""() => [...document.querySelectorAll("{servers} .pic-detail")]
+            .every((d) => /^hit (0|1)\\.\\d\\d$/.test(d.textContent))""",
+        timeout=10_000,
+    )
+    wait_for_words(page, f"(t) => t.startsWith('{count} servers ')")
+    before = page.get_attribute(".sim", "data-last-command")
+    page.focus("#sim .pic-action[aria-label='Add server']")
+    page.keyboard.press("Enter")
+    wait_command(page, "add_shard", before)
+    page.wait_for_function(
+        f'() => document.querySelectorAll("{servers}").length === {count + 1}',
+        timeout=10_000,
+    )
+    wait_for_words(page, "(t) => /The last resize moved [0-9,]+ users/.test(t)")
+    assert page.errors == []

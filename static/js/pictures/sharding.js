@@ -18,8 +18,17 @@ function arcPath(a0, a1, r = RING.r) {
   return `M${pt(a0)} A${r},${r} 0 ${large} 1 ${pt(a1)}`;
 }
 
-export default function mount(root, ctx) {
-  const pic = new Picture(root, ctx, { title: "Shards and where the keys live", height: 300 });
+// The picture of any engine that splits keys over nodes: `noun` names a node (a
+// shard, or an app server holding the users routed to it), `keys` what it holds,
+// and `detail(m, i)` may replace a box's requests a second with a figure of its own.
+export function splitPicture({ noun = "shard", keys: held = "keys", title = "Shards and where the keys live", detail = null } = {}) {
+  return (root, ctx) => mountSplit(root, ctx, { noun, held, title, detail });
+}
+
+export default splitPicture();
+
+function mountSplit(root, ctx, { noun, held, title, detail: boxDetail }) {
+  const pic = new Picture(root, ctx, { title, height: 300 });
   let layoutKey = "";
   let parts = {}; // sid -> {box, seg, label}
   let adder = null;
@@ -69,24 +78,24 @@ export default function mount(root, ctx) {
       let box = null;
       if (boxes) {
         const place = boxPlace(i, n);
-        box = node(pic.layers.nodes, { ...place, name: place.w >= 64 ? `shard ${sid}` : `s${sid}` });
-        pic.action(box.el, () => `Remove shard ${sid}`, () => ctx.command("remove_shard", { shard: sid }));
+        box = node(pic.layers.nodes, { ...place, name: place.w >= 64 ? `${noun} ${sid}` : `s${sid}` });
+        pic.action(box.el, () => `Remove ${noun} ${sid}`, () => ctx.command("remove_shard", { shard: sid }));
       } else {
-        pic.action(seg, () => `Remove shard ${sid}`, () => ctx.command("remove_shard", { shard: sid }));
+        pic.action(seg, () => `Remove ${noun} ${sid}`, () => ctx.command("remove_shard", { shard: sid }));
       }
       parts[sid] = { seg, segLabel, box };
     });
     if (mode === "row") {
       pic.layers.labels.append(svg("text", { class: "pic-detail", x: 10, y: 28,
-        text: strategy === "range" ? "key range 0 … last key, split by shard" : "hash % shards: the residues, one per shard" }));
+        text: strategy === "range" ? `key range 0 … last key, split by ${noun}` : `hash % ${noun}s: the residues, one per ${noun}` }));
     }
     const below = 120 + Math.ceil(Math.min(n, MAX_BOXES) / 8) * 66;
     pic.svg.setAttribute("viewBox", `0 0 400 ${mode === "ring" ? 300 : below + 48}`);
     adder = mode === "ring"
-      ? node(pic.layers.nodes, { x: RING.x - 36, y: RING.y - 22, w: 72, h: 44, name: "+ shard" })
-      : node(pic.layers.nodes, { x: 306, y: below, w: 88, h: 44, name: "+ shard" });
+      ? node(pic.layers.nodes, { x: RING.x - 36, y: RING.y - 22, w: 72, h: 44, name: `+ ${noun}` })
+      : node(pic.layers.nodes, { x: 306, y: below, w: 88, h: 44, name: `+ ${noun}` });
     adder.update({ state: "add one" });
-    pic.action(adder.el, () => "Add shard", () => ctx.command("add_shard", {}));
+    pic.action(adder.el, () => `Add ${noun}`, () => ctx.command("add_shard", {}));
   }
 
   function center(sid) {
@@ -108,9 +117,11 @@ export default function mount(root, ctx) {
     }
     ids = names.map(sidOf);
     const keys = {}, load = {};
+    const own = {};
     ids.forEach((sid, i) => {
       keys[sid] = (m.keys_per_shard || [])[i] || 0;
       load[sid] = (m.load_per_shard || [])[i] || 0;
+      if (boxDetail) own[sid] = boxDetail(m, i);
     });
     const totalKeys = Object.values(keys).reduce((a, b) => a + b, 0) || 1;
     const maxLoad = Math.max(1e-9, ...Object.values(load));
@@ -169,8 +180,8 @@ export default function mount(root, ctx) {
         p.box.update({
           state,
           detail: showMoved && (gained || lost)
-            ? `${gained ? "+" : "−"}${format(gained || lost)}${p.box.w >= 64 ? " keys" : ""}`
-            : `${format(Math.round(load[sid]))}/s`,
+            ? `${gained ? "+" : "−"}${format(gained || lost)}${p.box.w >= 64 ? ` ${held}` : ""}`
+            : own[sid] ?? `${format(Math.round(load[sid]))}/s`,
           fill: load[sid] / maxLoad,
           highlight: Boolean(gained) || sid === hot,
         });
@@ -192,10 +203,10 @@ export default function mount(root, ctx) {
     const n = ids.length;
     const busiest = ids.reduce((a, b) => (load[b] > load[a] ? b : a), ids[0]);
     const how = strategy === "consistent" ? "on a hash ring" : strategy === "range" ? "by key range" : "by hash modulo";
-    let words = `${n} shard${n === 1 ? "" : "s"} ${how}; busiest shard ${busiest} at ${format(Math.round(load[busiest] || 0))} requests/s.`;
-    if (hot >= 0) words += ` Hot key on shard ${hot}.`;
-    if (showMoved) words += ` The last resize moved ${format(moved.total)} keys (${Math.round((m.moved_fraction || 0) * 100)}%).`;
-    if (n > MAX_BOXES) words += " Click a shard's share to remove it.";
+    let words = `${n} ${noun}${n === 1 ? "" : "s"} ${how}; busiest ${noun} ${busiest} at ${format(Math.round(load[busiest] || 0))} requests/s.`;
+    if (hot >= 0) words += ` Hot key on ${noun} ${hot}.`;
+    if (showMoved) words += ` The last resize moved ${format(moved.total)} ${held} (${Math.round((m.moved_fraction || 0) * 100)}%).`;
+    if (n > MAX_BOXES) words += ` Click a ${noun}'s share to remove it.`;
     pic.say(words);
   }
 
