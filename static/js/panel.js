@@ -370,7 +370,10 @@ export class Panel {
     this.chartView && this.chartView.push(frame);
     this.pictureView && this.pictureView.push(frame);
     for (const [name, node] of Object.entries(this.figureNodes)) {
-      node.textContent = this.metricSpecs[name].unset && frame.metrics[name] === -1 ? this.metricSpecs[name].unset : format(frame.metrics[name]);
+      const words = this.metricSpecs[name].unset && frame.metrics[name] === -1;
+      node.textContent = words ? this.metricSpecs[name].unset : format(frame.metrics[name]);
+      // Words ("no re-route yet") may wrap in a narrow box; a number never breaks.
+      node.classList.toggle("is-words", Boolean(words));
     }
     for (const e of frame.events) {
       if (this.quiet.has(e.type)) continue;
