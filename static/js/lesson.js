@@ -141,20 +141,24 @@ if (layout && aside && steps.length) {
     dock.title.textContent = `Step ${docked + 1} of ${steps.length}: ${name}`;
     // Once a step with a prediction has run, its figures show here too.
     const reveal = step.querySelector(".reveal:not([hidden])");
-    const before = dock.dock.offsetHeight;
     dock.state.textContent = [stepState(step), reveal ? reveal.dataset.short : ""].filter(Boolean).join(" ");
-    // A longer state makes the bar taller: what was just below it moves down with it
-    // rather than slide under it (WCAG 2.4.11).
-    const grew = dock.dock.offsetHeight - before;
-    if (!dock.dock.hidden && grew) {
-      document.documentElement.style.setProperty("--dock-height", `${dock.dock.offsetHeight + 8}px`);
-      window.scrollBy({ top: -grew, behavior: "instant" });
-    }
   };
+  // The page's scroll padding is the bar's height, whatever changed it (a longer state,
+  // a figure, a rotated phone), so nothing that takes focus hides under it (WCAG 2.4.11);
+  // when the bar grows, what was just below it moves down with it rather than slide under.
+  let shown = 0;
+  const fit = () => {
+    const height = dock.dock.hidden ? 0 : dock.dock.offsetHeight;
+    if (height === shown) return;
+    if (height) document.documentElement.style.setProperty("--dock-height", `${height + 8}px`);
+    if (height && shown) window.scrollBy({ top: shown - height, behavior: "instant" });
+    shown = height;
+  };
+  new ResizeObserver(fit).observe(dock.dock);
   // The step's own status (written by the panel) is the one screen readers hear; the
   // dock only mirrors it.
   new MutationObserver(render).observe(document.querySelector("section.steps"), {
-    subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-step-state"],
+    subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-step-state", "hidden"],
   });
   dock.back.addEventListener("click", () => {
     const index = docked;
@@ -176,9 +180,8 @@ if (layout && aside && steps.length) {
       const target = (run && run.closest("[role=toolbar]")) || run || aside;
       // A jump, never a glide: the simulation is thousands of pixels away, and the
       // panel redraws while it starts a run.
-      // The page's scroll padding is the bar's height: the run controls land just
-      // below it, and nothing that takes focus hides under it (WCAG 2.4.11).
-      document.documentElement.style.setProperty("--dock-height", `${dock.dock.offsetHeight + 8}px`);
+      // The run controls land just below the bar.
+      fit();
       target.scrollIntoView({ block: "start", behavior: "instant" });
       dock.dock.focus({ preventScroll: true });
     });
