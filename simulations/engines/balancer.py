@@ -28,6 +28,7 @@ from .base import (
     Metric,
     Param,
     ParamError,
+    TheoryFigures,
     Window,
 )
 
@@ -1066,7 +1067,7 @@ class BalancerEngine(Engine):
         # (ip_hash maps a client by its position in that list).
         return (*super().theory_key(), tuple(self.mu[s] for s in self.view))
 
-    def compute_theory(self) -> dict[str, float | str]:
+    def compute_theory(self) -> TheoryFigures:
         """Predict the steady-state mean latency and throughput of the servers in
         rotation, for the strategies with a standard model (see ``theory_models``).
         """

@@ -228,6 +228,9 @@ _theory_cache: OrderedDict[tuple[Any, ...], Theory] = OrderedDict()
 _theory_names: dict[tuple[Any, ...], dict[str, str]] = {}
 _theory_lock = threading.Lock()
 Theory = tuple[dict[str, float], dict[str, str]]
+# What compute_theory returns: a value, a value with the model it came from, or
+# a sentence saying why there is none.
+TheoryFigures = dict[str, float | str | tuple[float, str]]
 
 
 def _significant(value: float) -> float:
@@ -440,7 +443,7 @@ class Engine:
         """
         return tuple(sorted(self.p.items()))
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         """Return, for the metrics in ``theory_models``, the value theory predicts
         under the current settings, or a sentence saying why there is none (load
         at or above 1: no steady state). A value may come as ``(value, "model")``

@@ -31,6 +31,7 @@ from .base import (
     Metric,
     Param,
     ParamError,
+    TheoryFigures,
     Window,
 )
 
@@ -887,7 +888,7 @@ class CacheEngine(Engine):
     def theory_key(self) -> tuple[Any, ...]:
         return (*super().theory_key(), self.up)
 
-    def compute_theory(self) -> dict[str, float | str]:
+    def compute_theory(self) -> TheoryFigures:
         p = self.p
         cache_ms, db_ms, rate = (
             p["cache_latency_ms"],

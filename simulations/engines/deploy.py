@@ -15,6 +15,7 @@ from .base import (
     Metric,
     Param,
     ParamError,
+    TheoryFigures,
     Window,
 )
 
@@ -933,7 +934,7 @@ class DeployEngine(Engine):
             "progress": progress,
         }
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         p = self.p
         n, b = p["servers"], p["batch_size"]
         return {

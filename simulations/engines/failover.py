@@ -28,7 +28,16 @@ from ..theory.availability import (
     mean_failover_outage,
     outage_per_death,
 )
-from .base import Command, CommandError, Engine, Event, Metric, Param, Window
+from .base import (
+    Command,
+    CommandError,
+    Engine,
+    Event,
+    Metric,
+    Param,
+    TheoryFigures,
+    Window,
+)
 
 DOWN, STANDBY, TAKING_OVER, ACTIVE = 0, 1, 2, 3
 ROLE_NAMES = ("down", "standby", "taking over", "active")
@@ -684,7 +693,7 @@ class FailoverEngine(Engine):
             "dropped": round(dropped, 1),
         }
 
-    def compute_theory(self) -> dict[str, float | str]:
+    def compute_theory(self) -> TheoryFigures:
         p = self.p
         if not p["standby"]:
             cost = self._per_death()

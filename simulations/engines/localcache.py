@@ -9,7 +9,7 @@ from typing import Any
 
 from ..theory import zipf_probabilities
 from ..theory.routing import random_routing_hit_ratio, routed_hit_ratio
-from .base import Command, Event, Metric, Param, Window
+from .base import Command, Event, Metric, Param, TheoryFigures, Window
 from .sharding import MAX_SHARDS, ShardingEngine
 
 ROUTINGS = ("by_id", "random")
@@ -331,7 +331,7 @@ class LocalCacheEngine(ShardingEngine):
             layout,
         )
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         theory = self._moved_theory()
         size, keys, skew = self.p["cache_size"], self.p["keys"], self.p["zipf_s"]
         if self.hot is not None:

@@ -11,7 +11,16 @@ from heapq import heappop, heappush
 from typing import Any
 
 from ..theory.caching import zipf_groups
-from .base import Command, CommandError, Engine, Event, Metric, Param, Window
+from .base import (
+    Command,
+    CommandError,
+    Engine,
+    Event,
+    Metric,
+    Param,
+    TheoryFigures,
+    Window,
+)
 
 INF = math.inf
 MAX_PAGES = 20_000
@@ -745,7 +754,7 @@ class PrerenderEngine(Engine):
     def theory_key(self) -> tuple[Any, ...]:
         return (*super().theory_key(), self.factor)
 
-    def compute_theory(self) -> dict[str, float | str]:
+    def compute_theory(self) -> TheoryFigures:
         p = self.p
         service = (p["render_ms"] + p["db_ms"]) / 1000.0
         workers = p["backend_workers"]

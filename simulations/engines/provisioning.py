@@ -36,6 +36,7 @@ from .base import (
     Metric,
     Param,
     ParamError,
+    TheoryFigures,
 )
 
 SLOTS = 128  # instance records in use at once: in service, booting and draining
@@ -689,7 +690,7 @@ class ProvisioningEngine(FleetEngine):
         )
         return (*super().theory_key(), len(self.live), self.rate, spike)
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         p = self.p
         out: dict[str, float | str | tuple[float, str]] = {}
         n = len(self.live)

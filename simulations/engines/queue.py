@@ -16,7 +16,16 @@ from ..theory.erlang import (
     mmc_timeout_figures,
     mmck_figures,
 )
-from .base import Command, CommandError, Engine, Event, Metric, Param, Window
+from .base import (
+    Command,
+    CommandError,
+    Engine,
+    Event,
+    Metric,
+    Param,
+    TheoryFigures,
+    Window,
+)
 
 INF = math.inf
 Fig = tuple[float, str]
@@ -927,7 +936,7 @@ class QueueEngine(Engine):
 
     # Theory ------------------------------------------------------------------
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         out = self._queue_theory()
         return out | self._poll_theory() | self._push_theory(out)
 

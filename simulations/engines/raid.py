@@ -23,6 +23,7 @@ from .base import (
     Metric,
     Param,
     ParamError,
+    TheoryFigures,
     Window,
 )
 
@@ -948,7 +949,7 @@ class RaidEngine(Engine):
             p["ure_per_bit"],
         )
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         p = self.p
         level, n = p["level"], p["disks"]
         data = {"0": "N", "1": "1", "5": "N - 1", "6": "N - 2", "10": "N / 2"}[level]

@@ -46,7 +46,16 @@ from ..theory.replication import (
     replica_lag_quantile,
     replica_mean_lag,
 )
-from .base import Command, CommandError, Engine, Event, Metric, Param, Window
+from .base import (
+    Command,
+    CommandError,
+    Engine,
+    Event,
+    Metric,
+    Param,
+    TheoryFigures,
+    Window,
+)
 
 INF = math.inf
 MAX_REPLICAS = 10  # live replicas at once
@@ -1185,7 +1194,7 @@ class ReplicationEngine(Engine):
     def theory_key(self) -> tuple[Any, ...]:
         return (*super().theory_key(), len(self.masters), len(self.replica_ids))
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         return {**self._lag_theory(), "stale_read_ratio": self._stale_theory()}
 
     def _lag_theory(self) -> dict[str, float | str]:

@@ -30,6 +30,7 @@ from .base import (
     Metric,
     Param,
     ParamError,
+    TheoryFigures,
 )
 
 # The sizes a server comes in: name, workers, price in dollars per hour. The
@@ -587,7 +588,7 @@ class ScalingEngine(FleetEngine):
         serving = tuple((self.workers[i], self.qcap[i]) for i in self.live)
         return (*super().theory_key(), self.rate, serving)
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         rate = self.rate
         mu = 1000.0 / self.p["service_ms"]
         serving = [(self.workers[i], self.qcap[i]) for i in self.live]

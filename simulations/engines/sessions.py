@@ -13,7 +13,16 @@ from ..theory.fleet import (
     user_request_rate,
 )
 from ..theory.queueing import round_robin_move_probability
-from .base import Command, CommandError, Engine, Event, Metric, Param, Window
+from .base import (
+    Command,
+    CommandError,
+    Engine,
+    Event,
+    Metric,
+    Param,
+    TheoryFigures,
+    Window,
+)
 
 STORES = ("local", "sticky", "central_cache", "central_db")
 LOCAL, STICKY, CENTRAL_CACHE, CENTRAL_DB = range(len(STORES))
@@ -696,7 +705,7 @@ class SessionsEngine(Engine):
     def theory_key(self) -> tuple[Any, ...]:
         return (*super().theory_key(), len(self.live))
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         p = self.p
         names = tuple(self.theory_models)
         n = len(self.live)

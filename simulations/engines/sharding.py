@@ -13,7 +13,16 @@ from ..theory.storage import (
     modulo_remap_fraction,
     range_moved_fraction,
 )
-from .base import Command, CommandError, Engine, Event, Metric, Param, Window
+from .base import (
+    Command,
+    CommandError,
+    Engine,
+    Event,
+    Metric,
+    Param,
+    TheoryFigures,
+    Window,
+)
 
 MASK64 = (1 << 64) - 1
 MAX_SHARDS = 64
@@ -713,7 +722,7 @@ class ShardingEngine(Engine):
             )
         return (self.resized, related, spread)
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         return {**self._moved_theory(), **self._spread_theory()}
 
     def _spread_theory(self) -> dict[str, float | str | tuple[float, str]]:

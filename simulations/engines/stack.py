@@ -20,7 +20,17 @@ from typing import Any
 
 from ..theory.caching import zipf_che_hit_ratio
 from ..theory.jackson import Station
-from .base import TICK, Command, CommandError, Engine, Event, Metric, Param, ParamError
+from .base import (
+    TICK,
+    Command,
+    CommandError,
+    Engine,
+    Event,
+    Metric,
+    Param,
+    ParamError,
+    TheoryFigures,
+)
 
 LAYERS = ("cdn", "lb", "app", "session", "cache", "db", "queue")
 CDN, LB, APP, SESSION, CACHE, DB, QUEUE = range(len(LAYERS))
@@ -682,17 +692,15 @@ class StackEngine(Engine):
         spec = self._spec()
         old = {k: i for i, k in enumerate(self.key)}
         mapping: dict[int, int] = {}
-        key, layer, group, cs, busy, queues, work, cap, qarea = (
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
+        key: list[tuple[Any, ...]] = []
+        layer: list[int] = []
+        group: list[int] = []
+        cs: list[int] = []
+        busy: list[int] = []
+        queues: list[deque[tuple[float, Any, float]]] = []
+        work: list[float] = []
+        cap: list[float] = []
+        qarea: list[float] = []
         for n, (k, lay, grp, servers) in enumerate(spec):
             key.append(k)
             layer.append(lay)
@@ -1373,7 +1381,7 @@ class StackEngine(Engine):
             self.spike_on,
         )
 
-    def compute_theory(self) -> dict[str, float | str | tuple[float, str]]:
+    def compute_theory(self) -> TheoryFigures:
         """Predict the steady state as an open Jackson network (see the module)."""
         p = self.p
         present = self.present()
