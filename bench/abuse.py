@@ -315,9 +315,9 @@ async def measure(stack: AbuseStack, args: argparse.Namespace) -> dict[str, Any]
     }
 
 
-def table(results: list[dict[str, Any]]) -> str:
+def table(results: list[dict[str, Any]], seconds: float) -> str:
     rows = [
-        "| mode | flood answers (30 s) | runs it got | watched run | pages p99 | 5xx | process | memory start → end | end / start |",
+        f"| mode | flood answers ({seconds:g} s) | runs it got | watched run | pages p99 | 5xx | process | memory start → end | end / start |",
         "|---|---|---:|---:|---:|---:|---|---|---:|",
     ]
     for r in results:
@@ -373,7 +373,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=2, default=str))
     else:
-        print(table(results))
+        print(table(results, args.seconds))
         for r in results:
             if r.get("log_problems"):
                 print(f"\n{r['mode']}: log lines worth a look:")
