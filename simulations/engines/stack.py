@@ -1344,7 +1344,8 @@ class StackEngine(Engine):
 
     def picture(self) -> dict[str, Any]:
         """Return each layer in request order (instances, those up, load, queue,
-        share of the response, cost) and the headline figures."""
+        share of the response, cost) and the headline figures, with the requests
+        a second the CDN answered itself."""
         f = self._figures()
         d = f["delta"]
         layers = [
@@ -1367,6 +1368,7 @@ class StackEngine(Engine):
             "rps": d[ARRIVED] / f["span"],
             "response_ms": d[RESPONSE] / d[SERVED] * 1000.0 if d[SERVED] else 0.0,
             "hit_ratio": d[HITS] / d[READS] if d[READS] else 0.0,
+            "cdn_rps": d[EDGE] / f["span"],
         }
 
     # Theory --------------------------------------------------------------------

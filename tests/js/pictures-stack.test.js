@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { chainLayout, instanceBoxes, layerState, stackSentence } from "../../static/js/pictures/stack.js";
+import { cdnShare, chainLayout, instanceBoxes, layerState, reachingRates, stackSentence } from "../../static/js/pictures/stack.js";
 
 const layer = (name, label, more = {}) => ({ name, label, instances: 1, up: 1, util: 0.5, queue: 0, share_ms: 1, cost_month: 100, on: true, ...more });
 
@@ -40,4 +40,26 @@ test("the chain runs left to right when wide and top to bottom on a phone", () =
   assert.equal(phone.horizontal, false);
   assert.ok(phone.boxes.every((b, i) => i === 0 || b.y > phone.boxes[i - 1].y + phone.boxes[i - 1].h));
   assert.ok(phone.boxes.every((b) => b.x + b.w <= 330));
+});
+
+test("dots thin past the CDN by the pages it answers and past the cache by its hits", () => {
+  const layers = [layer("cdn", "CDN"), layer("lb", "Balancer"), layer("app", "App servers"),
+    layer("session", "Session store", { on: false }), layer("cache", "Cache"), layer("db", "Database")];
+  const picture = { layers, rps: 100, cdn_rps: 40, hit_ratio: 0.75 };
+  assert.deepEqual(reachingRates(picture).map((r) => r && r.rate), [100, 60, 60, null, 60, 15]);
+  assert.equal(cdnShare(picture), 0.4);
+  // A CDN that is down answers nothing and passes every request to the balancer.
+  const down = { ...picture, layers: [layer("cdn", "CDN", { up: 0 }), ...layers.slice(1)], cdn_rps: 0 };
+  assert.deepEqual(reachingRates(down).map((r) => r && r.rate), [100, 100, 100, null, 100, 25]);
+  // An app tier that is down lets nothing through.
+  const noApp = { ...picture, layers: layers.map((l) => (l.name === "app" ? { ...l, up: 0 } : l)) };
+  assert.deepEqual(reachingRates(noApp).map((r) => r && r.rate), [100, 60, 60, null, 0, 0]);
+});
+
+test("the sentence says what share the CDN answers when there is one", () => {
+  const words = stackSentence({
+    layers: [layer("cdn", "CDN", { cost_month: 20 }), layer("app", "App servers", { instances: 2 })],
+    bottleneck: "app", rps: 100, cdn_rps: 35, response_ms: 20, hit_ratio: 0,
+  });
+  assert.match(words, /2 app servers, the CDN answers 35 %/);
 });

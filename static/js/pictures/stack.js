@@ -5,8 +5,9 @@
 // its share of the response time and its cost a month; the bottleneck has a thick
 // outline and says so; the cache gives its hit ratio. Layers not in this setup are
 // drawn faint and say so. A layer is a button: it fails the layer, or repairs it.
-// Requests are dots sampled from the rate, fewer past the cache (its hits stop
-// there), none past a layer that is down.
+// Requests are dots sampled from the rate, fewer past the CDN (the pages it
+// answers itself) and the cache (its hits stop there), none past a layer that is
+// down.
 import { Picture, format, link, reducedMotion, sample, svg } from "./common.js";
 
 // The chain before the first frame, so that the picture is there to read.
@@ -89,12 +90,38 @@ export function stackSentence(picture) {
   const fleet = [];
   const app = by.app;
   if (app && app.on !== false) fleet.push(`${app.instances} app server${app.instances === 1 ? "" : "s"}`);
+  const cdn = by.cdn;
+  if (cdn && layerState(cdn) !== "off" && layerState(cdn) !== "down") fleet.push(`the CDN answers ${percent(cdnShare(picture))}`);
   const cache = by.cache;
   if (cache) fleet.push(cache.on === false ? MISSING.cache : `cache hit ratio ${(picture.hit_ratio || 0).toFixed(2)}`);
   const missing = layers.filter((l) => l.on === false && l.name !== "cache").map((l) => MISSING[l.name] || `no ${lower(l.label)}`);
   parts.push([...fleet, ...missing].join(", "));
   parts.push(`${money(monthlyCost(layers))} a month`);
   return `${parts.filter(Boolean).join("; ")}.`;
+}
+
+// The requests a second that reach each layer (null for one not in this setup):
+// all of them up to the CDN, less those it answers; less the cache's hits after
+// the cache; none past a layer that is down, but a CDN or cache that is down
+// sends everything on.
+export function reachingRates(picture) {
+  let rate = picture.rps || 0;
+  return (picture.layers || []).map((layer) => {
+    if (layer.on === false) return null;
+    const here = rate;
+    const s = layerState(layer);
+    if (layer.name === "cdn") {
+      if (s !== "down") rate = Math.max(0, rate - (picture.cdn_rps || 0));
+    } else if (layer.name === "cache") {
+      if (s !== "down") rate *= 1 - Math.max(0, Math.min(1, picture.hit_ratio || 0));
+    } else if (s === "down") rate = 0;
+    return { rate: here, down: s === "down" };
+  });
+}
+
+// The share of the requests the CDN answers itself, from 0 to 1.
+export function cdnShare(picture) {
+  return picture.rps > 0 ? Math.max(0, Math.min(1, (picture.cdn_rps || 0) / picture.rps)) : 0;
 }
 
 // How the instances are drawn in `slots` boxes: the down ones always shown.
@@ -163,7 +190,7 @@ function card(parent, box, { name, label, horizontal }) {
     : [text(group, { class: "pic-detail", x: 8, y: 70 })];
   parent.append(group);
 
-  function update(layer, { bottleneck, hitRatio, response }) {
+  function update(layer, { bottleneck, hitRatio, cdnAnswers, response }) {
     const s = layerState(layer);
     group.dataset.state = s;
     group.dataset.bottleneck = String(Boolean(bottleneck) && s !== "off");
@@ -205,6 +232,7 @@ function card(parent, box, { name, label, horizontal }) {
       `${money(layer.cost_month)} a month`,
     ];
     if (layer.name === "cache") words.push(`hit ratio ${(hitRatio || 0).toFixed(2)}`);
+    if (layer.name === "cdn") words.unshift(`answers ${percent(cdnAnswers)}`);
     if (horizontal) lines.forEach((line, i) => { line.textContent = words[i] || ""; });
     else lines[0].textContent = words.join(" · ");
   }
@@ -321,28 +349,15 @@ export default function mount(root, ctx) {
     parts.clients.rate.textContent = `${format(Math.round(p.rps || 0))} req/s`;
     parts.clients.time.textContent = `${ms(p.response_ms)} ms on average`;
     layers.forEach((layer, i) => {
-      parts.cards[i].update(layer, { bottleneck: p.bottleneck === layer.name, hitRatio: p.hit_ratio, response: p.response_ms });
+      parts.cards[i].update(layer, {
+        bottleneck: p.bottleneck === layer.name, hitRatio: p.hit_ratio, cdnAnswers: cdnShare(p), response: p.response_ms,
+      });
       parts.lines[i].update({ dashed: offBeside(layers, i) });
     });
   }
 
-  // The requests a second that reach each layer: all of them up to the cache, the
-  // misses after it; none past a layer that is down (but a cache that is down
-  // sends every read on to the database).
-  function reaching(p) {
-    let rate = p.rps || 0;
-    return p.layers.map((layer) => {
-      if (layer.on === false) return null;
-      const here = rate;
-      const s = layerState(layer);
-      if (s === "down" && layer.name !== "cache") rate = 0;
-      else if (layer.name === "cache" && s !== "down") rate *= 1 - Math.max(0, Math.min(1, p.hit_ratio || 0));
-      return { rate: here, down: s === "down" };
-    });
-  }
-
   function flow(p, dt) {
-    const rates = reaching(p);
+    const rates = reachingRates(p);
     const hops = [];
     let from = parts.clients.end;
     rates.forEach((r, i) => {

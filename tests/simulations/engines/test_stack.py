@@ -148,3 +148,16 @@ def test_the_picture_lists_every_layer_in_request_order():
     db = picture["layers"][LAYERS.index("db")]
     assert db["instances"] == 2 and db["on"]
     assert picture["bottleneck"] in LAYERS
+
+
+def test_the_picture_says_how_many_requests_the_cdn_answers_itself():
+    # 200 requests a second, 40 % for pre-rendered pages: about 80 a second stay
+    # at the CDN (the 5-second window holds about 1,000 requests).
+    engine = run({"cdn": True, "cdn_share": 0.4})
+    picture = engine.picture()
+    assert picture["cdn_rps"] / picture["rps"] == pytest.approx(0.4, abs=0.08)
+    # A CDN that is down answers nothing: every request goes on to the site.
+    engine.apply("fail", {"layer": "cdn"})
+    engine.advance(10.0)
+    picture = engine.picture()
+    assert picture["rps"] > 150 and picture["cdn_rps"] == 0.0
