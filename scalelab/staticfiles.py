@@ -17,7 +17,9 @@ from pathlib import Path
 from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.finders import BaseFinder
 from django.core.files.storage import FileSystemStorage
+from servestatic.middleware import ServeStaticMiddleware
 from servestatic.storage import CompressedManifestStaticFilesStorage
+from servestatic.utils import run_async_in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -92,3 +94,26 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
             if source is None or os.stat(source).st_mtime > collected:
                 return True
         return False
+
+
+class StaticMiddleware(ServeStaticMiddleware):
+    """servestatic, with a source served as it is now, not as it was at start.
+
+    servestatic reads every file's size and date once, when the process starts.
+    That suits the hashed copies, which never change once collected. A plain
+    name is a source file found by the finders (before `collectstatic` has run,
+    or after a source changed), and a source may be edited while the server
+    runs: from the table, its new content went out under the old length, cut
+    short or padded, and the page broke until a restart. A plain name is looked
+    up again on every request (a `stat`); hashed names still come from the table.
+    """
+
+    async def __call__(self, request):
+        url = request.path_info
+        plain = url in self.files and not self.immutable_file_test("", url)
+        if not plain or self.autorefresh:
+            return await super().__call__(request)
+        static_file = await run_async_in_thread(self.find_file, url)
+        if static_file is None:  # deleted since: not found, as any other page
+            return await self.get_response(request)
+        return await self.aserve(static_file, request)

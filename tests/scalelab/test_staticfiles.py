@@ -75,3 +75,29 @@ def test_of_the_plotly_package_only_plotly_js_is_collected():
     assert [path for path, _ in finder.list(None)] == ["plotly.min.js"]
     assert finder.find("plotly/plotly.min.js").endswith("plotly.min.js")
     assert finder.find("plotly/widgetbundle.js") is None
+
+
+async def streamed(response) -> bytes:
+    return b"".join([chunk async for chunk in response.streaming_content])
+
+
+async def test_a_source_edited_while_serving_goes_out_whole_not_at_its_old_length(
+    sources,
+):
+    # Nothing collected: pages name the sources, which the server serves as they
+    # are now, even when edited after it started (longer, then shorter).
+    from django.test import AsyncClient
+
+    src, _ = sources
+    client = AsyncClient()
+    first = await client.get("/static/js/lib.js")
+    assert await streamed(first) == b"export function ok() {}\n"
+    longer = "export function ok() { return 'a longer body than before'; }\n"
+    (src / "lib.js").write_text(longer)
+    again = await client.get("/static/js/lib.js")
+    assert (await streamed(again)).decode() == longer
+    assert int(again["Content-Length"]) == len(longer)
+    (src / "lib.js").write_text("export {};\n")
+    assert await streamed(await client.get("/static/js/lib.js")) == b"export {};\n"
+    (src / "lib.js").unlink()
+    assert (await client.get("/static/js/lib.js")).status_code == 404
