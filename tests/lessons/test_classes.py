@@ -148,6 +148,17 @@ def test_a_student_joins_by_code_once_and_an_ended_or_unknown_code_is_refused():
 
 
 @pytest.mark.django_db
+def test_every_page_leads_a_student_to_the_join_page():
+    make_lesson()
+    for path in ("/", "/glossary/", "/lessons/classy/"):
+        page = Client().get(path).content.decode()
+        assert '<a href="/join/">Join a class</a>' in page, path
+    assert 'href="/join/" aria-current="page">Join a class' in (
+        Client().get("/join/").content.decode()
+    )
+
+
+@pytest.mark.django_db
 def test_the_join_page_works_without_script_and_says_what_is_wrong():
     make_lesson()
     code = start(instructor_client()).json()["code"]
