@@ -337,11 +337,12 @@ def glossary(request):
     for lesson in Lesson.objects.filter(status=Lesson.Status.PUBLISHED):
         for slug in lesson.glossary:
             users.setdefault(slug, []).append(lesson)
-    return render(
-        request,
-        "lessons/glossary.html",
-        {"terms": [(t, users.get(t.slug, [])) for t in terms]},
-    )
+    # By first letter, for the row of letters that jumps to each group.
+    groups: dict[str, list[tuple[Term, list[Lesson]]]] = {}
+    for t in terms:
+        letter = t.term[:1].upper() if t.term[:1].isalpha() else "#"
+        groups.setdefault(letter, []).append((t, users.get(t.slug, [])))
+    return render(request, "lessons/glossary.html", {"groups": list(groups.items())})
 
 
 @require_GET

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -135,8 +136,6 @@ def test_signing_up_keeps_the_progress_too(client, lessons):
 
 
 def test_search_finds_lessons_by_words_and_ranks_titles_first(client, lessons):
-    import re
-
     page = client.get("/search/?q=replication").content.decode()
     titles = re.findall(r"<strong>([^<]*)</strong>", page)
     assert len(titles) >= 3  # titles, summaries and bodies all count
@@ -149,6 +148,11 @@ def test_the_glossary_lists_terms_and_the_lessons_that_use_them(client, lessons)
     page = client.get("/glossary/").content.decode()
     assert 'id="hit-ratio"' in page
     assert "Caching and eviction" in page
+    # A row of letters jumps to each letter's terms, which come in order under it.
+    letters = re.findall(r'<a href="#letter-([A-Z#])"', page)
+    assert letters == sorted(set(letters)) and {"C", "H", "L"} <= set(letters)
+    after_h = page[page.index('id="letter-H"') : page.index('id="letter-I"')]
+    assert 'id="hit-ratio"' in after_h and 'id="cache"' not in after_h
 
 
 def test_signing_in_from_the_header_returns_to_the_page(
