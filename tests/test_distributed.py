@@ -164,7 +164,10 @@ def test_streams_survive_a_redis_restart_without_a_page_reload(tmp_path, private
                 restarted["seq"] = frame["seq"]
                 restart(1.0)
                 restarted["at"] = time.monotonic()
-            if restarted and frame["seq"] > restarted["seq"] + 30:
+            # Thirty frames after the restart, counted as received: frames still
+            # on their way when Redis lost its streams may be skipped (the viewer
+            # gets a snapshot instead), so their numbers can jump.
+            if restarted and sum(s > restarted["seq"] for _, s in frames) >= 30:
                 return "stop"
             return None
 
@@ -173,7 +176,11 @@ def test_streams_survive_a_redis_restart_without_a_page_reload(tmp_path, private
         seqs = [s for _, s in frames]
         assert seqs == sorted(set(seqs))
         after = [t for t, s in frames if s > restarted["seq"]]
-        assert len(after) >= 30, "frames did not resume after Redis came back"
+        assert len(after) >= 30, (
+            f"frames did not resume after Redis came back: {len(after)} in "
+            f"{time.monotonic() - restarted['at']:.1f} s, numbers "
+            f"{[s for _, s in frames if s > restarted['seq']][:40]}"
+        )
         assert after[0] - restarted["at"] < 8.0
     finally:
         next(gen, None)
