@@ -277,7 +277,9 @@ class Classroom {
     this.askButton.disabled = Boolean(question && question.state === "open");
     this.closeQuestionButton.disabled = !question || question.state !== "open";
     const where = ownPace ? "each student at their own pace (the dashboard shows where)" : `the class is on ${this.stepTitle(state.step)}`;
-    this.statusText.textContent = `${state.members} joined · ${where}${state.paused ? " · paused: every screen says look up" : ""}${state.run || ownPace ? "" : " · press Run to share your simulation"}`;
+    // The count of students joined has its own line above, in large type.
+    const status = `${where}${state.paused ? " · paused: every screen says look up" : ""}${state.run || ownPace ? "" : " · press Run to share your simulation"}`;
+    this.statusText.textContent = status.charAt(0).toUpperCase() + status.slice(1);
     if (!state.poll) this.pollBox.hidden = true;
   }
 
