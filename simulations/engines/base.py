@@ -211,9 +211,11 @@ class Metric:
     summary: bool = True
     # Words the page shows for the value -1 where it stands for none ("no hot key").
     unset: str = ""
+    # Words the page shows for a value given as a name: (("app", "App servers"), ...).
+    words: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "label": self.label,
             "unit": self.unit,
@@ -221,6 +223,9 @@ class Metric:
             "summary": self.summary,
             "unset": self.unset,
         }
+        if self.words:
+            out["words"] = dict(self.words)
+        return out
 
 
 THEORY_CACHE_SIZE = 512  # results kept per process, across runs and engines

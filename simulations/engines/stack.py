@@ -593,6 +593,7 @@ class StackEngine(Engine):
             "Bottleneck",
             help="The layer with the highest utilisation (none before any work).",
             summary=False,
+            words=(*zip(LAYERS, LABELS, strict=True), ("none", "none yet")),
         ),
     )
 

@@ -9,7 +9,7 @@ import { Announcer, LogFolder, sentence } from "./narration.js";
 import { createRun, momentFromUrl } from "./runs.js";
 import { mountSteps } from "./guided.js";
 import { actionMessages, planStep } from "./steps.js";
-import { format } from "./values.js";
+import { shown } from "./values.js";
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
 const ANNOUNCE_EVERY_MS = 4000;
@@ -370,8 +370,10 @@ export class Panel {
     this.chartView && this.chartView.push(frame);
     this.pictureView && this.pictureView.push(frame);
     for (const [name, node] of Object.entries(this.figureNodes)) {
-      const words = this.metricSpecs[name].unset && frame.metrics[name] === -1;
-      node.textContent = words ? this.metricSpecs[name].unset : format(frame.metrics[name]);
+      const spec = this.metricSpecs[name];
+      const value = frame.metrics[name];
+      const words = (spec.unset && value === -1) || typeof value === "string";
+      node.textContent = shown({ ...spec, unit: "" }, value);
       // Words ("no re-route yet") may wrap in a narrow box; a number never breaks.
       node.classList.toggle("is-words", Boolean(words));
     }
@@ -445,10 +447,6 @@ export class Panel {
 }
 
 // A metric's value in words: -1 is a metric's "none" where it declares one.
-function shown(spec, value) {
-  return spec.unset && value === -1 ? spec.unset : format(value, spec.unit);
-}
-
 // Keyboard: Space runs and pauses, number keys send the engine's commands.
 function typing(target) {
   return target.closest("input, select, textarea, button, summary, a, [contenteditable]");

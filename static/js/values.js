@@ -34,3 +34,11 @@ export function scaleFor(p) {
     },
   };
 }
+
+// A figure as the page writes it: words where the engine gives them ("no hot key"
+// for -1, "App servers" for "app"), else the number with its unit.
+export function shown(spec, value) {
+  if (spec.unset && value === -1) return spec.unset;
+  if (typeof value === "string") return (spec.words && spec.words[value]) || value;
+  return format(value, spec.unit);
+}

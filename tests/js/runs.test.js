@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { createRun } from "../../static/js/runs.js";
-import { format } from "../../static/js/values.js";
+import { format, shown } from "../../static/js/values.js";
 
 function answer(status, body, headers = {}) {
   return async (url, init) => {
@@ -43,6 +43,15 @@ test("figures are written for people", () => {
   assert.equal(format(Number.NaN), "–");
   assert.equal(format(null), "–");
   assert.equal(format([1, 2.5]), "1, 2.50");
+});
+
+test("a figure given as a name reads in the engine's words; -1 for none in its own", () => {
+  const bottleneck = { unit: "", words: { app: "App servers", none: "none yet" } };
+  assert.equal(shown(bottleneck, "app"), "App servers");
+  assert.equal(shown(bottleneck, "none"), "none yet");
+  assert.equal(shown(bottleneck, "queue"), "queue"); // a name with no words stays as it is
+  assert.equal(shown({ unit: "", unset: "no hot key" }, -1), "no hot key");
+  assert.equal(shown({ unit: "ms" }, 12.345), "12.3 ms");
 });
 
 test("a moment link names a run and a frame; anything else is no moment", async () => {

@@ -161,3 +161,11 @@ def test_the_picture_says_how_many_requests_the_cdn_answers_itself():
     engine.advance(10.0)
     picture = engine.picture()
     assert picture["rps"] > 150 and picture["cdn_rps"] == 0.0
+
+
+def test_the_bottleneck_is_named_in_words_the_page_shows():
+    spec = next(
+        m for m in StackEngine.describe()["metrics"] if m["name"] == "bottleneck"
+    )
+    assert spec["words"]["app"] == "App servers" and spec["words"]["db"] == "Database"
+    assert run().metrics()["bottleneck"] in spec["words"]
