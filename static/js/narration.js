@@ -10,6 +10,8 @@
 //   {field#noun|nouns}     the same with an irregular plural
 //   {field%}               a fraction as a percentage: 0.22 -> "22%"
 
+import { readable } from "./values.js";
+
 export const PLACEHOLDER = /\{(\w+)(?:\?([^{}|]*)\|([^{}]*)|#([^{}|]+)(?:\|([^{}|]+))?|(%))?\}/g;
 
 // Sentences for what the run itself reports, the same in every engine.
@@ -29,10 +31,6 @@ function plainNumber(value) {
   return String(Number(value.toPrecision(3)));
 }
 
-// Identifiers such as round_robin or central_cache read as words.
-function words(text) {
-  return /^[a-z][a-z0-9]*(_[a-z0-9]+)+$/.test(text) ? text.replaceAll("_", " ") : text;
-}
 
 function joined(items) {
   if (items.length <= 1) return items.join("");
@@ -44,7 +42,7 @@ function shown(value, format) {
   if (typeof value === "number") return format(value);
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (value === null || value === undefined) return "none";
-  return words(String(value));
+  return readable(String(value));
 }
 
 // A type with no template still reads as words: "balancer.mark_down" ->

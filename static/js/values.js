@@ -39,6 +39,11 @@ export function scaleFor(p) {
 // for -1, "App servers" for "app"), else the number with its unit.
 export function shown(spec, value) {
   if (spec.unset && value === -1) return spec.unset;
-  if (typeof value === "string") return (spec.words && spec.words[value]) || value;
+  if (typeof value === "string") return (spec.words && spec.words[value]) || readable(value);
   return format(value, spec.unit);
+}
+
+// Identifiers such as round_robin or central_cache read as words.
+export function readable(text) {
+  return /^[a-z][a-z0-9]*(_[a-z0-9]+)+$/.test(text) ? text.replaceAll("_", " ") : text;
 }

@@ -50,6 +50,7 @@ test("a figure given as a name reads in the engine's words; -1 for none in its o
   assert.equal(shown(bottleneck, "app"), "App servers");
   assert.equal(shown(bottleneck, "none"), "none yet");
   assert.equal(shown(bottleneck, "queue"), "queue"); // a name with no words stays as it is
+  assert.equal(shown({ unit: "" }, "least_connections"), "least connections");
   assert.equal(shown({ unit: "", unset: "no hot key" }, -1), "no hot key");
   assert.equal(shown({ unit: "ms" }, 12.345), "12.3 ms");
 });
