@@ -108,10 +108,14 @@ class StaticMiddleware(ServeStaticMiddleware):
     up again on every request (a `stat`); hashed names still come from the table.
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Which names are plain, decided once rather than on every request.
+        self.plain = {u for u in self.files if not self.immutable_file_test("", u)}
+
     async def __call__(self, request):
         url = request.path_info
-        plain = url in self.files and not self.immutable_file_test("", url)
-        if not plain or self.autorefresh:
+        if url not in self.plain or self.autorefresh:
             return await super().__call__(request)
         static_file = await run_async_in_thread(self.find_file, url)
         if static_file is None:  # deleted since: not found, as any other page

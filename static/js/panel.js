@@ -373,7 +373,7 @@ export class Panel {
       const spec = this.metricSpecs[name];
       const value = frame.metrics[name];
       const words = (spec.unset && value === -1) || typeof value === "string";
-      node.textContent = shown({ ...spec, unit: "" }, value);
+      node.textContent = shown(spec, value, ""); // the unit is in the figure's label
       // Words ("no re-route yet") may wrap in a narrow box; a number never breaks.
       node.classList.toggle("is-words", Boolean(words));
     }

@@ -36,11 +36,11 @@ export function scaleFor(p) {
 }
 
 // A figure as the page writes it: words where the engine gives them ("no hot key"
-// for -1, "App servers" for "app"), else the number with its unit.
-export function shown(spec, value) {
+// for -1, "App servers" for "app"), else the number with its unit (or `unit`).
+export function shown(spec, value, unit = spec.unit) {
   if (spec.unset && value === -1) return spec.unset;
   if (typeof value === "string") return (spec.words && spec.words[value]) || readable(value);
-  return format(value, spec.unit);
+  return format(value, unit);
 }
 
 // Identifiers such as round_robin or central_cache read as words.

@@ -91,7 +91,7 @@ export function stackSentence(picture) {
   const app = by.app;
   if (app && app.on !== false) fleet.push(`${app.instances} app server${app.instances === 1 ? "" : "s"}`);
   const cdn = by.cdn;
-  if (cdn && layerState(cdn) !== "off" && layerState(cdn) !== "down") fleet.push(`the CDN answers ${percent(cdnShare(picture))}`);
+  if (cdn && ["up", "degraded"].includes(layerState(cdn))) fleet.push(`the CDN answers ${percent(cdnShare(picture))}`);
   const cache = by.cache;
   if (cache) fleet.push(cache.on === false ? MISSING.cache : `cache hit ratio ${(picture.hit_ratio || 0).toFixed(2)}`);
   const missing = layers.filter((l) => l.on === false && l.name !== "cache").map((l) => MISSING[l.name] || `no ${lower(l.label)}`);
@@ -348,9 +348,10 @@ export default function mount(root, ctx) {
     const layers = p.layers;
     parts.clients.rate.textContent = `${format(Math.round(p.rps || 0))} req/s`;
     parts.clients.time.textContent = `${ms(p.response_ms)} ms on average`;
+    const cdnAnswers = cdnShare(p);
     layers.forEach((layer, i) => {
       parts.cards[i].update(layer, {
-        bottleneck: p.bottleneck === layer.name, hitRatio: p.hit_ratio, cdnAnswers: cdnShare(p), response: p.response_ms,
+        bottleneck: p.bottleneck === layer.name, hitRatio: p.hit_ratio, cdnAnswers, response: p.response_ms,
       });
       parts.lines[i].update({ dashed: offBeside(layers, i) });
     });
